@@ -1,0 +1,91 @@
+using SafeCkpt.Cli.Commands;
+
+namespace SafeCkpt.Cli;
+
+/// <summary>Dispatches commands and turns every error into one or two readable lines and an exit code.</summary>
+internal static class CliApp
+{
+    public const string Usage = """
+        usage: safeckpt <command> [options]
+
+        commands:
+          inspect FILE [--json]    show what a model file holds: format, tensors, dtypes, metadata
+
+        common options:
+          --json                   print one JSON object instead of text
+          --verbose                show the stack trace of an error
+          --help                   show this help
+
+        exit codes: 0 success, 1 usage error, 2 invalid or unreadable input,
+                    3 unsafe content refused, 4 output problem
+        """;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        bool verbose = args.Contains("--verbose");
+        string[] rest = args.Where(a => a != "--verbose").ToArray();
+        try
+        {
+            if (rest.Length == 0 || rest[0] is "--help" or "-h" or "help")
+            {
+                stdout.WriteLine(Usage);
+                return rest.Length == 0 ? ExitCodes.Usage : ExitCodes.Success;
+            }
+
+            if (rest[0] == "--version")
+            {
+                stdout.WriteLine(typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+                return ExitCodes.Success;
+            }
+
+            string[] commandArgs = rest[1..];
+            return rest[0] switch
+            {
+                "inspect" => InspectCommand.Run(commandArgs, stdout),
+                _ => throw new UsageException($"unknown command '{rest[0]}'"),
+            };
+        }
+        catch (UsageException ex)
+        {
+            stderr.WriteLine($"safeckpt: {ex.Message}");
+            stderr.WriteLine("Run 'safeckpt --help' for usage.");
+            return ExitCodes.Usage;
+        }
+        catch (SafeCkptException ex)
+        {
+            stderr.WriteLine($"safeckpt: {ex.Message}");
+            if (verbose)
+            {
+                stderr.WriteLine(ex);
+            }
+
+            return ExitCodeOf(ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"safeckpt: {ex.Message}");
+            if (verbose)
+            {
+                stderr.WriteLine(ex);
+            }
+
+            return ExitCodes.InvalidInput;
+        }
+#pragma warning disable CA1031 // The tool's last line of defence: a bug must still print one line, not a stack trace.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            stderr.WriteLine($"safeckpt: internal error: {ex.GetType().Name}: {ex.Message}");
+            stderr.WriteLine(verbose ? ex.ToString() : "This is a bug in SafeCkpt; run again with --verbose and report the output.");
+            return ExitCodes.InvalidInput;
+        }
+    }
+
+    /// <summary>The exit code for a library error.</summary>
+    public static int ExitCodeOf(SafeCkptException ex) => ex switch
+    {
+        OutputException => ExitCodes.OutputProblem,
+        _ when ex.GetType().Name == "UnsafeCheckpointException" => ExitCodes.Unsafe,
+        _ => ExitCodes.InvalidInput,
+    };
+}

@@ -1,0 +1,7 @@
+namespace SafeCkpt.Cli;
+
+/// <summary>The <c>safeckpt</c> entry point.</summary>
+internal static class Program
+{
+    private static int Main(string[] args) => CliApp.Run(args, Console.Out, Console.Error);
+}

@@ -1,0 +1,147 @@
+using System.Buffers.Binary;
+using System.Text;
+using SafeCkpt.IO;
+
+namespace SafeCkpt.Internals;
+
+/// <summary>
+/// Tells what a file is from its first bytes: one of the model formats, or, for everything else, a description a
+/// person recognises (an HTML page, a Git LFS pointer, an archive) with what to do about it.
+/// </summary>
+internal static class FormatSniffer
+{
+    /// <summary>How many leading bytes the sniffer looks at.</summary>
+    public const int PrefixLength = 512;
+
+    /// <summary>The pickled legacy torch magic number 0x1950a86a20f9469cfc6c as <c>PROTO 2, LONG1 10 bytes</c>.</summary>
+    private static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+    /// <summary>Decides the format; for an unsupported one returns <see cref="ModelFormat.Unknown"/> and a description.</summary>
+    public static (ModelFormat Format, string Description) Sniff(ReadOnlySpan<byte> head, long fileLength)
+    {
+        if (fileLength == 0)
+        {
+            return (ModelFormat.Unknown, "the file is empty (0 bytes); the download or copy did not finish. Download it again.");
+        }
+
+        if (head.StartsWith("PK\x03\x04"u8))
+        {
+            return (ModelFormat.TorchZip, "PyTorch zip checkpoint");
+        }
+
+        if (head.StartsWith(LegacyMagic))
+        {
+            return (ModelFormat.TorchLegacy, "legacy PyTorch checkpoint");
+        }
+
+        if (head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5)
+        {
+            return (ModelFormat.Pickle, $"pickle stream (protocol {head[1]})");
+        }
+
+        if (LooksLikeSafetensors(head))
+        {
+            return (ModelFormat.Safetensors, "safetensors");
+        }
+
+        return (ModelFormat.Unknown, DescribeOther(head));
+    }
+
+    /// <summary>Reads the head of <paramref name="file"/> and sniffs it.</summary>
+    public static (ModelFormat Format, string Description) Sniff(ByteSource file)
+    {
+        byte[] head = file.ReadAt(0, PrefixLength);
+        return Sniff(head, file.Length);
+    }
+
+    private static bool LooksLikeSafetensors(ReadOnlySpan<byte> head)
+    {
+        if (head.Length < 9)
+        {
+            return false;
+        }
+
+        // The 8-byte little-endian header length, then JSON (optionally after whitespace) opening with '{'.
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
+        if (n == 0)
+        {
+            return false;
+        }
+
+        for (int i = 8; i < head.Length; i++)
+        {
+            byte b = head[i];
+            if (b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')
+            {
+                continue;
+            }
+
+            return b == (byte)'{';
+        }
+
+        return false;
+    }
+
+    private static string DescribeOther(ReadOnlySpan<byte> head)
+    {
+        ReadOnlySpan<byte> text = head;
+        if (text.StartsWith("\xEF\xBB\xBF"u8))
+        {
+            text = text[3..];
+        }
+
+        string start = Encoding.Latin1.GetString(text[..Math.Min(text.Length, 64)]).TrimStart().ToLowerInvariant();
+        if (start.StartsWith("<!doctype html", StringComparison.Ordinal) || start.StartsWith("<html", StringComparison.Ordinal) || start.StartsWith("<head", StringComparison.Ordinal))
+        {
+            return "an HTML page, not a model: the download probably saved an error or login page. Download the model again (some sites need you to log in or accept a licence first).";
+        }
+
+        if (start.StartsWith("version https://git-lfs", StringComparison.Ordinal))
+        {
+            return "a Git LFS pointer file, not the model itself. Run 'git lfs pull' in the repository, or download the file directly.";
+        }
+
+        if (start.StartsWith('{') || start.StartsWith('['))
+        {
+            return "a JSON text file, not a model (a config or index file?). Open the model file it refers to.";
+        }
+
+        if (head.StartsWith("GGUF"u8))
+        {
+            return "a GGUF file (llama.cpp / stable-diffusion.cpp format), which SafeCkpt does not read.";
+        }
+
+        if (head.StartsWith("7z\xBC\xAF\x27\x1C"u8))
+        {
+            return "a 7-Zip archive. Extract the model from it first.";
+        }
+
+        if (head.StartsWith("\x1F\x8B"u8))
+        {
+            return "a gzip-compressed file. Decompress it first.";
+        }
+
+        if (head.StartsWith("Rar!"u8))
+        {
+            return "a RAR archive. Extract the model from it first.";
+        }
+
+        if (head.Length > 262 && head.Slice(257, 5).SequenceEqual("ustar"u8))
+        {
+            return "a tar archive (perhaps the oldest PyTorch format, which SafeCkpt does not read). Extract it, or re-save the model with a current PyTorch.";
+        }
+
+        if (head.StartsWith("\x89HDF"u8))
+        {
+            return "an HDF5 file (Keras .h5), not a PyTorch or safetensors model.";
+        }
+
+        if (head.Length >= 2 && head[0] == 0x80)
+        {
+            return $"a pickle of protocol {head[1]}, which SafeCkpt does not read (it reads protocols 2 to 5).";
+        }
+
+        string hex = Convert.ToHexString(head[..Math.Min(head.Length, 16)]).ToLowerInvariant();
+        return $"not a recognised model format (first bytes: {hex}). SafeCkpt reads .safetensors and PyTorch .ckpt/.pt/.pth/.bin files; the file may be damaged or of another kind.";
+    }
+}

@@ -1,0 +1,87 @@
+using SafeCkpt.Formats.Safetensors;
+using SafeCkpt.Internals;
+using SafeCkpt.IO;
+using SafeCkpt.Tensors;
+
+namespace SafeCkpt;
+
+/// <summary>
+/// A model file opened for reading: the entry point of SafeCkpt. The format is decided from the file's first bytes,
+/// not its extension; only headers are read when opening, tensor bytes when saving or when asked for.
+/// </summary>
+/// <example>
+/// <code>
+/// using var model = ModelFile.Open("model.safetensors");
+/// Console.WriteLine($"{model.Tensors.Count} tensors, {model.Tensors.TotalBytes} bytes");
+/// model.SaveSafetensors("copy.safetensors");
+/// </code>
+/// </example>
+public sealed class ModelFile : IDisposable
+{
+    private ModelFile(string path, ModelFormat format, TensorStore tensors)
+    {
+        Path = path;
+        Format = format;
+        Tensors = tensors;
+    }
+
+    /// <summary>The path the model was opened from.</summary>
+    public string Path { get; }
+
+    /// <summary>The container format, from the file's first bytes.</summary>
+    public ModelFormat Format { get; }
+
+    /// <summary>The tensors, read lazily from the file.</summary>
+    public TensorStore Tensors { get; }
+
+    /// <summary>The file's string metadata (safetensors <c>__metadata__</c>); empty when there is none.</summary>
+    public IReadOnlyDictionary<string, string> Metadata => Tensors.Metadata;
+
+    /// <summary>Opens a model file of any supported format.</summary>
+    /// <param name="path">The file to open.</param>
+    /// <returns>The open model; dispose it to close the file.</returns>
+    /// <exception cref="UnsupportedFormatException">The file is not a format SafeCkpt reads; the message says what it is.</exception>
+    /// <exception cref="InvalidCheckpointException">The file is malformed.</exception>
+    /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
+    public static ModelFile Open(string path)
+    {
+        var file = FileByteSource.Open(path);
+        try
+        {
+            (ModelFormat format, string description) = FormatSniffer.Sniff(file);
+            TensorStore store = format switch
+            {
+                ModelFormat.Safetensors => SafetensorsReader.Open(file),
+                ModelFormat.Unknown => throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, path, $"{path}: {description}"),
+                _ => throw new UnsupportedFormatException(SafeCkptErrorCode.UnsupportedFormat, path, $"{path}: is a {description}; reading PyTorch checkpoints is not available in this build. Convert it to safetensors with a trusted tool."),
+            };
+            return new ModelFile(path, format, store);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Tells a file's format from its first bytes without opening it as a model.</summary>
+    /// <param name="path">The file to look at.</param>
+    /// <returns>The format, or <see cref="ModelFormat.Unknown"/>.</returns>
+    /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
+    public static ModelFormat DetectFormat(string path)
+    {
+        using var file = FileByteSource.Open(path);
+        return FormatSniffer.Sniff(file).Format;
+    }
+
+    /// <summary>Writes every tensor and the metadata, unchanged, to a safetensors file.</summary>
+    /// <param name="path">The output file; never the input.</param>
+    /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <param name="cancellationToken">Cancels the write; no partial file is left.</param>
+    /// <exception cref="OutputException">The output exists, is the input, or cannot be written.</exception>
+    public void SaveSafetensors(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
+        SafetensorsWriter.Write(Tensors, path, options, cancellationToken);
+
+    /// <summary>Closes the file.</summary>
+    public void Dispose() => Tensors.Dispose();
+}

@@ -1,0 +1,95 @@
+namespace SafeCkpt;
+
+/// <summary>
+/// A stable, machine-readable reason for a <see cref="SafeCkptException"/>. Messages may be reworded between
+/// versions; these codes will not.
+/// </summary>
+public enum SafeCkptErrorCode
+{
+    /// <summary>No more specific code applies.</summary>
+    Unspecified = 0,
+
+    /// <summary>The input file does not exist.</summary>
+    FileNotFound,
+
+    /// <summary>The input file exists but could not be read (permissions, I/O error, a folder instead of a file).</summary>
+    FileUnreadable,
+
+    /// <summary>The input file is empty.</summary>
+    EmptyFile,
+
+    /// <summary>The input is not a format SafeCkpt reads (an HTML page, an archive, a GGUF file, ...).</summary>
+    UnsupportedFormat,
+
+    /// <summary>The file ended before a structure it declares (a header, a tensor) was complete.</summary>
+    Truncated,
+
+    /// <summary>safetensors: the file is shorter than the 8-byte header-length prefix.</summary>
+    HeaderTooSmall,
+
+    /// <summary>safetensors: the declared header length is above the format's 100,000,000-byte limit.</summary>
+    HeaderTooLarge,
+
+    /// <summary>safetensors: the declared header length reaches past the end of the file.</summary>
+    HeaderOutsideFile,
+
+    /// <summary>safetensors: the header is not valid UTF-8.</summary>
+    HeaderNotUtf8,
+
+    /// <summary>safetensors: the header is not well-formed JSON.</summary>
+    HeaderNotJson,
+
+    /// <summary>safetensors: the header's JSON value is not an object, or a tensor entry is not an object.</summary>
+    HeaderNotObject,
+
+    /// <summary>safetensors: the header has bytes other than JSON whitespace after the JSON object (NUL padding, say).</summary>
+    HeaderTrailingBytes,
+
+    /// <summary>A name appears twice (two tensors, two metadata keys, two fields of one entry, two zip entries).</summary>
+    DuplicateKey,
+
+    /// <summary>A tensor entry lacks a required field, has an unknown field, or a field of the wrong JSON type.</summary>
+    InvalidTensorEntry,
+
+    /// <summary>A tensor's dtype is not one SafeCkpt knows.</summary>
+    UnknownDType,
+
+    /// <summary>A tensor's shape has a negative, fractional or out-of-range dimension, or too many dimensions.</summary>
+    InvalidShape,
+
+    /// <summary>A tensor's element count or byte size overflows 64-bit arithmetic.</summary>
+    ShapeOverflow,
+
+    /// <summary>A tensor's data offsets are not two non-negative integers with begin &lt;= end.</summary>
+    InvalidOffsets,
+
+    /// <summary>A tensor's byte span does not equal elements x bits / 8 for its shape and dtype.</summary>
+    ByteLengthMismatch,
+
+    /// <summary>A sub-byte dtype (F4, F6) tensor does not end on a whole byte.</summary>
+    MisalignedSubByte,
+
+    /// <summary>safetensors: the tensor spans leave a hole in the data section.</summary>
+    DataGap,
+
+    /// <summary>safetensors: two tensor spans overlap.</summary>
+    DataOverlap,
+
+    /// <summary>safetensors: the file has bytes after the end of the last tensor (a polyglot or a damaged file).</summary>
+    TrailingData,
+
+    /// <summary>safetensors: <c>__metadata__</c> is not an object mapping strings to strings.</summary>
+    InvalidMetadata,
+
+    /// <summary>The output file exists and overwriting was not asked for.</summary>
+    OutputExists,
+
+    /// <summary>The output path names the input file.</summary>
+    OutputIsInput,
+
+    /// <summary>The output could not be created or written (permissions, missing folder, I/O error).</summary>
+    OutputNotWritable,
+
+    /// <summary>The output device is full.</summary>
+    DiskFull,
+}

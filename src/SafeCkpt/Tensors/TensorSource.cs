@@ -1,0 +1,64 @@
+using SafeCkpt.IO;
+
+namespace SafeCkpt.Tensors;
+
+/// <summary>
+/// Where a tensor's bytes come from, read lazily and in chunks: a range of a file, a buffer, zeros, or (later) a
+/// transform of another source. Sources never hold more than the caller's destination span.
+/// </summary>
+internal abstract class TensorSource
+{
+    /// <summary>The number of bytes this source yields.</summary>
+    public abstract long Length { get; }
+
+    /// <summary>Fills <paramref name="destination"/> with the bytes starting at <paramref name="offset"/>.</summary>
+    public abstract void Read(long offset, Span<byte> destination);
+
+    protected void CheckRange(long offset, int count)
+    {
+        if (offset < 0 || count < 0 || offset > Length - count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"Range [{offset}, {offset + count}) is outside the tensor's {Length} bytes.");
+        }
+    }
+}
+
+/// <summary>A contiguous range of a file or buffer.</summary>
+internal sealed class RangeTensorSource(ByteSource source, long start, long length) : TensorSource
+{
+    public override long Length => length;
+
+    public ByteSource Source => source;
+
+    public long Start => start;
+
+    public override void Read(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        source.ReadExactly(start + offset, destination);
+    }
+}
+
+/// <summary>Bytes owned in memory.</summary>
+internal sealed class MemoryTensorSource(ReadOnlyMemory<byte> bytes) : TensorSource
+{
+    public override long Length => bytes.Length;
+
+    public override void Read(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        bytes.Span.Slice((int)offset, destination.Length).CopyTo(destination);
+    }
+}
+
+/// <summary>All-zero bytes of any length, without allocating them (layout fixtures, placeholders).</summary>
+internal sealed class ZeroTensorSource(long length) : TensorSource
+{
+    public override long Length => length;
+
+    public override void Read(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        destination.Clear();
+    }
+}

@@ -1,0 +1,209 @@
+using System.Collections.ObjectModel;
+using System.Runtime.InteropServices;
+using SafeCkpt.IO;
+
+namespace SafeCkpt.Tensors;
+
+/// <summary>
+/// A lazy, read-only set of named tensors: the names, dtypes and shapes are known up front, the bytes are read
+/// from the file only when asked for (<see cref="ReadTensor(string)"/>, or in chunks with
+/// <see cref="ReadTensorChunk"/>). Dispose it (or the <see cref="ModelFile"/> that owns it) to close the file.
+/// </summary>
+public sealed class TensorStore : IDisposable
+{
+    private readonly TensorInfo[] _tensors;
+    private readonly TensorSource[] _sources;
+    private readonly Dictionary<string, int> _index;
+    private readonly ByteSource? _owned;
+    private bool _disposed;
+
+    internal TensorStore(IReadOnlyList<(TensorInfo Info, TensorSource Source)> entries, IReadOnlyDictionary<string, string> metadata, ByteSource? owned)
+    {
+        _tensors = new TensorInfo[entries.Count];
+        _sources = new TensorSource[entries.Count];
+        _index = new Dictionary<string, int>(entries.Count, StringComparer.Ordinal);
+        long total = 0;
+        for (int i = 0; i < entries.Count; i++)
+        {
+            (TensorInfo info, TensorSource source) = entries[i];
+            if (source.Length != info.ByteLength)
+            {
+                throw new ArgumentException($"Tensor '{info.Name}' declares {info.ByteLength} bytes but its source has {source.Length}.", nameof(entries));
+            }
+
+            if (!_index.TryAdd(info.Name, i))
+            {
+                throw new ArgumentException($"Tensor name '{info.Name}' appears twice.", nameof(entries));
+            }
+
+            _tensors[i] = info;
+            _sources[i] = source;
+            total += info.ByteLength;
+        }
+
+        Tensors = new ReadOnlyCollection<TensorInfo>(_tensors);
+        Metadata = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(metadata, StringComparer.Ordinal));
+        TotalBytes = total;
+        _owned = owned;
+    }
+
+    /// <summary>The tensors, in the order of their data in the source file.</summary>
+    public IReadOnlyList<TensorInfo> Tensors { get; }
+
+    /// <summary>The number of tensors.</summary>
+    public int Count => _tensors.Length;
+
+    /// <summary>The sum of all tensors' byte lengths.</summary>
+    public long TotalBytes { get; }
+
+    /// <summary>Free-form string metadata (safetensors <c>__metadata__</c>); empty when the file has none.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The tensor of this name.</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    public TensorInfo this[string name] => _tensors[IndexOf(name)];
+
+    /// <summary>Whether a tensor of this name exists.</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <returns><see langword="true"/> when it exists.</returns>
+    public bool Contains(string name) => _index.ContainsKey(name);
+
+    /// <summary>Looks a tensor up by name.</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <param name="info">The tensor, when found.</param>
+    /// <returns><see langword="true"/> when found.</returns>
+    public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out TensorInfo? info)
+    {
+        if (_index.TryGetValue(name, out int i))
+        {
+            info = _tensors[i];
+            return true;
+        }
+
+        info = null;
+        return false;
+    }
+
+    /// <summary>Reads a whole tensor's bytes (little-endian, C order) into a new array.</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <returns>The bytes.</returns>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    /// <exception cref="NotSupportedException">The tensor is larger than an array can hold; use <see cref="ReadTensorChunk"/>.</exception>
+    public byte[] ReadTensor(string name)
+    {
+        int i = IndexOf(name);
+        long length = _tensors[i].ByteLength;
+        if (length > Array.MaxLength)
+        {
+            throw new NotSupportedException($"Tensor '{name}' has {length} bytes, more than one array can hold; read it in chunks with ReadTensorChunk.");
+        }
+
+        var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+        Read(i, 0, bytes);
+        return bytes;
+    }
+
+    /// <summary>Reads a whole tensor's bytes into <paramref name="destination"/>, which must be exactly its size.</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <param name="destination">A span of exactly <see cref="TensorInfo.ByteLength"/> bytes.</param>
+    public void ReadTensor(string name, Span<byte> destination)
+    {
+        int i = IndexOf(name);
+        if (destination.Length != _tensors[i].ByteLength)
+        {
+            throw new ArgumentException($"Tensor '{name}' has {_tensors[i].ByteLength} bytes; the destination has {destination.Length}.", nameof(destination));
+        }
+
+        Read(i, 0, destination);
+    }
+
+    /// <summary>Reads a tensor's elements as an array of <typeparamref name="T"/> (e.g. <see cref="float"/> for F32).</summary>
+    /// <typeparam name="T">An unmanaged element type whose size divides the tensor's byte length.</typeparam>
+    /// <param name="name">The tensor's name.</param>
+    /// <returns>The elements.</returns>
+    public T[] ReadTensorAs<T>(string name)
+        where T : unmanaged
+    {
+        int i = IndexOf(name);
+        long length = _tensors[i].ByteLength;
+        int size = Marshal.SizeOf<T>();
+        if (length % size != 0)
+        {
+            throw new ArgumentException($"Tensor '{name}' has {length} bytes, not a whole number of {typeof(T).Name} values.", nameof(T));
+        }
+
+        if (length / size > Array.MaxLength)
+        {
+            throw new NotSupportedException($"Tensor '{name}' is too large for one array; read it in chunks with ReadTensorChunk.");
+        }
+
+        var values = new T[length / size];
+        Read(i, 0, MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
+    }
+
+    /// <summary>
+    /// Reads part of a tensor's bytes, for streaming large tensors in bounded memory.
+    /// </summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <param name="offset">The first byte to read, from the start of the tensor's data.</param>
+    /// <param name="destination">Where to put the bytes.</param>
+    /// <returns>The number of bytes read: the destination's length, or fewer at the end of the tensor (0 past it).</returns>
+    public int ReadTensorChunk(string name, long offset, Span<byte> destination)
+    {
+        int i = IndexOf(name);
+        long length = _tensors[i].ByteLength;
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (offset >= length)
+        {
+            return 0;
+        }
+
+        int n = (int)Math.Min(destination.Length, length - offset);
+        Read(i, offset, destination[..n]);
+        return n;
+    }
+
+    /// <summary>Closes the underlying file. Tensor descriptions stay readable; tensor bytes do not.</summary>
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _owned?.Dispose();
+        }
+    }
+
+    /// <summary>The source of tensor <paramref name="i"/>, for writers and transforms.</summary>
+    internal TensorSource SourceAt(int i) => _sources[i];
+
+    /// <summary>The (description, source) pairs, in order.</summary>
+    internal IEnumerable<(TensorInfo Info, TensorSource Source)> Entries()
+    {
+        for (int i = 0; i < _tensors.Length; i++)
+        {
+            yield return (_tensors[i], _sources[i]);
+        }
+    }
+
+    /// <summary>The path of the file this store reads, or null for stores built in memory.</summary>
+    internal string? FilePath => _owned is FileByteSource f ? f.Name : null;
+
+    private int IndexOf(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!_index.TryGetValue(name, out int i))
+        {
+            throw new KeyNotFoundException($"No tensor named '{name}'.");
+        }
+
+        return i;
+    }
+
+    private void Read(int i, long offset, Span<byte> destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _sources[i].Read(offset, destination);
+    }
+}
