@@ -85,7 +85,7 @@ internal static class FormatSniffer
     private static string DescribeOther(ReadOnlySpan<byte> head)
     {
         ReadOnlySpan<byte> text = head;
-        if (text.StartsWith("\xEF\xBB\xBF"u8))
+        if (text.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
         {
             text = text[3..];
         }
@@ -111,12 +111,12 @@ internal static class FormatSniffer
             return "a GGUF file (llama.cpp / stable-diffusion.cpp format), which SafeCkpt does not read.";
         }
 
-        if (head.StartsWith("7z\xBC\xAF\x27\x1C"u8))
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]))
         {
             return "a 7-Zip archive. Extract the model from it first.";
         }
 
-        if (head.StartsWith("\x1F\x8B"u8))
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x1F, 0x8B]))
         {
             return "a gzip-compressed file. Decompress it first.";
         }
@@ -131,7 +131,7 @@ internal static class FormatSniffer
             return "a tar archive (perhaps the oldest PyTorch format, which SafeCkpt does not read). Extract it, or re-save the model with a current PyTorch.";
         }
 
-        if (head.StartsWith("\x89HDF"u8))
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x89, 0x48, 0x44, 0x46]))
         {
             return "an HDF5 file (Keras .h5), not a PyTorch or safetensors model.";
         }

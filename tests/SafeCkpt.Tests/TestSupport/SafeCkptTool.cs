@@ -1,0 +1,51 @@
+using System.Diagnostics;
+
+namespace SafeCkpt.Tests.TestSupport;
+
+/// <summary>Runs the built <c>safeckpt</c> tool as a separate process, as a user would.</summary>
+public static class SafeCkptTool
+{
+    private static readonly Lazy<string> ToolDll = new(() =>
+    {
+        // tests/SafeCkpt.Tests/bin/<Configuration>/net10.0/ -> src/SafeCkpt.Cli/bin/<Configuration>/net10.0/SafeCkpt.Cli.dll
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory);
+        string tfm = testBin.Name;
+        string configuration = testBin.Parent!.Name;
+        DirectoryInfo? root = testBin;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "SafeCkpt.sln")))
+        {
+            root = root.Parent;
+        }
+
+        if (root is null)
+        {
+            throw new InvalidOperationException("Cannot find SafeCkpt.sln above " + AppContext.BaseDirectory);
+        }
+
+        string dll = Path.Combine(root.FullName, "src", "SafeCkpt.Cli", "bin", configuration, tfm, "SafeCkpt.Cli.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build src/SafeCkpt.Cli first.", dll);
+    });
+
+    public sealed record Result(int ExitCode, string StdOut, string StdErr);
+
+    public static Result Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(ToolDll.Value);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process p = Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("safeckpt did not finish in 120 s: " + string.Join(' ', args));
+        }
+
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
