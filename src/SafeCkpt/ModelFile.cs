@@ -74,6 +74,43 @@ public sealed class ModelFile : IDisposable
         return FormatSniffer.Sniff(file).Format;
     }
 
+    /// <summary>Starts a conversion: a pipeline with no transforms yet.</summary>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline Convert() => new(this, System.Collections.Immutable.ImmutableList<Transforms.TensorTransform>.Empty);
+
+    /// <summary>Starts a conversion that casts floating tensors to F16; see <see cref="ModelPipeline.ToHalf"/>.</summary>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline ToHalf(params Models.ModelComponent[] components) => Convert().ToHalf(components);
+
+    /// <summary>Starts a conversion that casts floating tensors to BF16; see <see cref="ModelPipeline.ToBFloat16"/>.</summary>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline ToBFloat16(params Models.ModelComponent[] components) => Convert().ToBFloat16(components);
+
+    /// <summary>Starts a conversion that casts floating tensors to F32; see <see cref="ModelPipeline.ToFloat32"/>.</summary>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline ToFloat32(params Models.ModelComponent[] components) => Convert().ToFloat32(components);
+
+    /// <summary>Starts a conversion that chooses EMA or non-EMA weights; see <see cref="ModelPipeline.SelectEma"/>.</summary>
+    /// <param name="useEma">True to put the EMA weights in place of the UNet's.</param>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline SelectEma(bool useEma) => Convert().SelectEma(useEma);
+
+    /// <summary>Starts a conversion that removes known junk; see <see cref="ModelPipeline.Prune"/>.</summary>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline Prune() => Convert().Prune();
+
+    /// <summary>Starts a conversion that bakes in a VAE; see <see cref="ModelPipeline.ReplaceVae"/>.</summary>
+    /// <param name="vae">The open VAE file; keep it open until saving.</param>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline ReplaceVae(ModelFile vae) => Convert().ReplaceVae(vae);
+
+    /// <summary>Starts a conversion that fixes CLIP position ids; see <see cref="ModelPipeline.FixClipPositionIds"/>.</summary>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline FixClipPositionIds() => Convert().FixClipPositionIds();
+
     /// <summary>Writes every tensor and the metadata, unchanged, to a safetensors file.</summary>
     /// <param name="path">The output file; never the input.</param>
     /// <param name="options">Overwrite, flush and progress settings.</param>

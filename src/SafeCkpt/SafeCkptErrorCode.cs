@@ -92,4 +92,16 @@ public enum SafeCkptErrorCode
 
     /// <summary>The output device is full.</summary>
     DiskFull,
+
+    /// <summary>EMA weights were asked for but the file has none (or none that match the UNet).</summary>
+    EmaNotFound,
+
+    /// <summary>A replacement tensor (a VAE being baked in) has another shape than the tensor it replaces.</summary>
+    ShapeMismatch,
+
+    /// <summary>A file given as a VAE holds no VAE weights.</summary>
+    NotAVae,
+
+    /// <summary>A tensor's dtype cannot be written to the chosen output format or converted as asked.</summary>
+    UnsupportedDType,
 }

@@ -194,3 +194,39 @@ public sealed class OutputException : SafeCkptException
     {
     }
 }
+
+/// <summary>
+/// A conversion cannot be done as asked: EMA weights requested from a file without them, a VAE whose shapes do
+/// not fit the model, a dtype the output cannot hold. The input is fine; the request does not fit it.
+/// </summary>
+public sealed class ConversionException : SafeCkptException
+{
+    /// <summary>Creates an exception with a message.</summary>
+    /// <param name="message">A message a person can act on.</param>
+    public ConversionException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and the exception that caused it.</summary>
+    /// <param name="message">A message a person can act on.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public ConversionException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an exception with no message (prefer the other constructors).</summary>
+    public ConversionException()
+    {
+    }
+
+    /// <summary>Creates an exception with full detail.</summary>
+    /// <param name="code">The machine-readable reason.</param>
+    /// <param name="filePath">The file concerned, if any.</param>
+    /// <param name="message">A message a person can act on.</param>
+    public ConversionException(SafeCkptErrorCode code, string? filePath, string message)
+        : base(code, filePath, message)
+    {
+    }
+}

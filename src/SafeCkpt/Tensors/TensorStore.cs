@@ -178,6 +178,9 @@ public sealed class TensorStore : IDisposable
     /// <summary>The source of tensor <paramref name="i"/>, for writers and transforms.</summary>
     internal TensorSource SourceAt(int i) => _sources[i];
 
+    /// <summary>The source of the named tensor, for writers and transforms.</summary>
+    internal TensorSource SourceAt(string name) => _sources[IndexOf(name)];
+
     /// <summary>The (description, source) pairs, in order.</summary>
     internal IEnumerable<(TensorInfo Info, TensorSource Source)> Entries()
     {

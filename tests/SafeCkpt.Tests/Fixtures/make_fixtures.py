@@ -22,7 +22,9 @@ independent checker for files that SafeCkpt writes.
       --float-dtype F16|BF16|F32|F64   floating tensors are expected converted
                                        to this dtype (expected bytes are then
                                        computed with torch .to() from the
-                                       source fixture)
+                                       source fixture); empty (0-element)
+                                       tensors are expected unchanged, as
+                                       SafeCkpt keeps marker tensors as they are
       --skip-prefix P                  source tensors whose name starts with P
                                        are expected to be absent (repeatable)
 Exit status: 0 when everything matches, 1 on any difference, 2 on usage errors.
@@ -1491,8 +1493,11 @@ def source_tensors(key, entry):
         r = read_safetensors(path, strict=False)
         for n, t in r["tensors"].items():
             if t["dtype"] in s2t:
-                out[n] = torch.frombuffer(bytearray(t["raw"]) or bytearray(1), dtype=s2t[t["dtype"]])[
-                    :math.prod(t["shape"])].reshape(t["shape"])
+                dt = s2t[t["dtype"]]
+                if not t["raw"]:  # empty tensor: frombuffer cannot take an empty buffer
+                    out[n] = torch.empty(t["shape"], dtype=dt)
+                    continue
+                out[n] = torch.frombuffer(bytearray(t["raw"]), dtype=dt)[:math.prod(t["shape"])].reshape(t["shape"])
         return out
     fake_lightning()
     obj = torch.load(path, map_location="cpu")  # a fixture this script wrote
@@ -1512,7 +1517,8 @@ def expected_for(key, entry, float_dtype, skip):
         if any(n.startswith(p) for p in skip):
             continue
         e = {"dtype": t["dtype"], "shape": t["shape"], "sha256": t["sha256"], "raw": None}
-        if float_dtype and t["dtype"] in FLOAT_ST and t["dtype"] != float_dtype:
+        # SafeCkpt keeps 0-element (marker) tensors such as v_pred in their dtype; torch's .to() would cast them.
+        if float_dtype and t["dtype"] in FLOAT_ST and t["dtype"] != float_dtype and t["numel"] != 0:
             conv = src[n].detach().to(s2t[float_dtype])
             raw = tensor_bytes(conv)
             e = {"dtype": float_dtype, "shape": t["shape"], "sha256": sha256(raw), "raw": raw}

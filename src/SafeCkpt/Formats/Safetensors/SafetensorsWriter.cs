@@ -14,9 +14,6 @@ namespace SafeCkpt.Formats.Safetensors;
 /// </summary>
 public static class SafetensorsWriter
 {
-    /// <summary>The size of the copy buffer: the most tensor data held in memory at once.</summary>
-    internal const int ChunkSize = 8 << 20;
-
     /// <summary>Writes every tensor and the metadata of <paramref name="store"/> to <paramref name="path"/>.</summary>
     /// <param name="store">The tensors to write.</param>
     /// <param name="path">The output file.</param>
@@ -40,32 +37,17 @@ public static class SafetensorsWriter
 
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, fileLength);
         output.Write(header, 0);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(ChunkSize, Math.Max(1, total)));
-        try
+        using (var streamer = new TensorStreamer(output, total, options, cancellationToken))
         {
             long at = header.Length;
-            long done = 0;
             foreach ((TensorInfo info, TensorSource source) in ordered)
             {
-                for (long offset = 0; offset < info.ByteLength;)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    int n = (int)Math.Min(buffer.Length, info.ByteLength - offset);
-                    source.Read(offset, buffer.AsSpan(0, n));
-                    output.Write(buffer.AsSpan(0, n), at);
-                    offset += n;
-                    at += n;
-                    done += n;
-                    options.Progress?.Report(new SaveProgress(done, total, info.Name));
-                }
+                streamer.Copy(info.Name, source, at);
+                at += info.ByteLength;
             }
+        }
 
-            output.Commit(fileLength, options.FlushToDisk);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        output.Commit(fileLength, options.FlushToDisk);
     }
 
     /// <summary>

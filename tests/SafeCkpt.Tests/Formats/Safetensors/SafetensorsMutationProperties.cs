@@ -87,8 +87,3 @@ public class SafetensorsMutationProperties
                 OpenAndReadAll(m);
             });
 }
-
-internal static class LetExtension
-{
-    public static TOut Let<TIn, TOut>(this TIn value, Func<TIn, TOut> f) => f(value);
-}

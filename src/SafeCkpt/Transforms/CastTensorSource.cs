@@ -1,0 +1,76 @@
+using System.Buffers;
+using SafeCkpt.Numerics;
+using SafeCkpt.Tensors;
+
+namespace SafeCkpt.Transforms;
+
+/// <summary>
+/// A tensor source that yields another source's elements cast to a new dtype, chunk by chunk: reading a range of
+/// the output reads just the matching range of the input into a pooled buffer and converts it.
+/// </summary>
+internal sealed class CastTensorSource : TensorSource
+{
+    private readonly TensorSource _inner;
+    private readonly DType _from;
+    private readonly DType _to;
+    private readonly int _fromSize;
+    private readonly int _toSize;
+
+    public CastTensorSource(TensorSource inner, DType from, DType to)
+    {
+        _inner = inner;
+        _from = from;
+        _to = to;
+        _fromSize = from.BitSize() / 8;
+        _toSize = to.BitSize() / 8;
+        Length = inner.Length / _fromSize * _toSize;
+    }
+
+    public override long Length { get; }
+
+    public override void Read(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        if (offset % _toSize != 0 || destination.Length % _toSize != 0)
+        {
+            ReadUnaligned(offset, destination);
+            return;
+        }
+
+        long first = offset / _toSize;
+        int count = destination.Length / _toSize;
+        const int MaxElements = 1 << 20;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(count, MaxElements) * _fromSize);
+        try
+        {
+            for (int done = 0; done < count;)
+            {
+                int n = Math.Min(MaxElements, count - done);
+                Span<byte> input = buffer.AsSpan(0, n * _fromSize);
+                _inner.Read((first + done) * _fromSize, input);
+                ElementCast.Convert(_from, _to, input, destination.Slice(done * _toSize, n * _toSize), n);
+                done += n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void ReadUnaligned(long offset, Span<byte> destination)
+    {
+        long start = offset / _toSize * _toSize;
+        long end = Math.Min(Length, (offset + destination.Length + _toSize - 1) / _toSize * _toSize);
+        byte[] whole = ArrayPool<byte>.Shared.Rent((int)(end - start));
+        try
+        {
+            Read(start, whole.AsSpan(0, (int)(end - start)));
+            whole.AsSpan((int)(offset - start), destination.Length).CopyTo(destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(whole);
+        }
+    }
+}

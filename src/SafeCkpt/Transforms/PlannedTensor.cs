@@ -1,0 +1,66 @@
+using SafeCkpt.Models;
+using SafeCkpt.Tensors;
+
+namespace SafeCkpt.Transforms;
+
+/// <summary>
+/// One tensor of a conversion plan: the name it will have, where its bytes come from, and the dtype it will be
+/// written as. Planning never reads tensor bytes; the writer does, when saving.
+/// </summary>
+public sealed class PlannedTensor
+{
+    internal PlannedTensor(string name, TensorInfo source, TensorSource data, DType? castTo, string origin)
+    {
+        Name = name;
+        Source = source;
+        Data = data;
+        CastTo = castTo;
+        Origin = origin;
+    }
+
+    /// <summary>The name the tensor will be written under.</summary>
+    public string Name { get; }
+
+    /// <summary>The tensor the bytes come from (its own name, dtype and shape in the source file).</summary>
+    public TensorInfo Source { get; }
+
+    /// <summary>Where the bytes come from: <c>model</c>, <c>ema</c> (swapped in by EMA selection), <c>vae</c> (baked in), <c>fixed</c>.</summary>
+    public string Origin { get; }
+
+    /// <summary>The dtype the tensor will be written as.</summary>
+    public DType DType => CastTo ?? Source.DType;
+
+    /// <summary>The shape (unchanged by every transform).</summary>
+    public IReadOnlyList<long> Shape => Source.Shape;
+
+    /// <summary>The component the output name belongs to.</summary>
+    public ModelComponent Component => Components.Classify(Name);
+
+    /// <summary>Whether the tensor will be cast to another dtype.</summary>
+    public bool IsCast => DType != Source.DType;
+
+    /// <summary>The number of bytes the tensor will take in the output.</summary>
+    public long ByteLength => Source.ElementCount * DType.BitSize() / 8;
+
+    internal TensorSource Data { get; }
+
+    internal DType? CastTo { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => IsCast ? $"{Name} {Source.DType.ToSafetensorsName()}->{DType.ToSafetensorsName()} {Source.FormatShape()}" : $"{Name} {DType.ToSafetensorsName()} {Source.FormatShape()}";
+
+    internal PlannedTensor WithName(string name) => new(name, Source, Data, CastTo, Origin);
+
+    internal PlannedTensor WithCast(DType? castTo) => new(Name, Source, Data, castTo, Origin);
+
+    internal PlannedTensor WithData(TensorInfo source, TensorSource data, string origin) => new(Name, source, data, CastTo, origin);
+
+    /// <summary>The (description, bytes) the writer streams: a cast source when the dtype changes.</summary>
+    internal (TensorInfo Info, TensorSource Source) ToWriteItem() =>
+        (new TensorInfo(Name, DType, Source.Shape), IsCast ? new CastTensorSource(Data, Source.DType, DType) : Data);
+}
+
+/// <summary>A tensor the plan leaves out, and why.</summary>
+/// <param name="Name">The tensor's name in the source.</param>
+/// <param name="Reason">Which transform dropped it and why, e.g. <c>EMA weights (SelectEma(false))</c>.</param>
+public readonly record struct DroppedTensor(string Name, string Reason);

@@ -1,0 +1,47 @@
+namespace SafeCkpt.Transforms;
+
+/// <summary>
+/// Removes the known junk of training checkpoints: textual-inversion embedding managers, LoRA and ControlNet
+/// leftovers, the VAE's training loss, the diffusion schedule buffers (every UI recomputes them) and CLIP's
+/// <c>logit_scale</c>. Marker tensors (<c>v_pred</c>, <c>ztsnr</c>, <c>edm_*</c>, <c>scaled_fp8</c>) are kept.
+/// </summary>
+public sealed class PruneTransform : TensorTransform
+{
+    /// <summary>Key prefixes removed.</summary>
+    public static IReadOnlyList<string> JunkPrefixes { get; } =
+    [
+        "embedding_manager.", "lora_te_text_model", "lora_unet_", "control_model.", "first_stage_model.loss.", "loss.",
+        "model.diffusion_model.time_embedding.cond_proj.weight",
+    ];
+
+    /// <summary>Whole keys removed (the diffusion schedule buffers of LDM checkpoints).</summary>
+    public static IReadOnlyList<string> JunkKeys { get; } =
+    [
+        "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+        "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
+        "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2", "logvar",
+    ];
+
+    /// <summary>Key suffixes removed.</summary>
+    public static IReadOnlyList<string> JunkSuffixes { get; } = [".logit_scale"];
+
+    /// <inheritdoc/>
+    public override string Description => "remove known junk (schedule buffers, loss, embedding manager, leftovers)";
+
+    /// <summary>Whether a key is junk by the lists above.</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <returns><see langword="true"/> when <see cref="PruneTransform"/> removes it.</returns>
+    public static bool IsJunk(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return JunkKeys.Contains(name, StringComparer.Ordinal)
+            || JunkPrefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))
+            || JunkSuffixes.Any(s => name.EndsWith(s, StringComparison.Ordinal));
+    }
+
+    internal override void Apply(TensorPlan plan)
+    {
+        int n = plan.Drop(t => IsJunk(t.Name), "known junk (Prune)");
+        plan.Notes.Add(n == 0 ? "Prune: no junk found." : $"Prune: {n} junk tensors removed.");
+    }
+}

@@ -1,0 +1,47 @@
+namespace SafeCkpt.Transforms;
+
+/// <summary>The mutable plan transforms rewrite, in order; the pipeline snapshots it as a <see cref="ConversionPlan"/>.</summary>
+internal sealed class TensorPlan
+{
+    public TensorPlan(IEnumerable<PlannedTensor> tensors, IReadOnlyDictionary<string, string> metadata, string sourcePath)
+    {
+        Tensors = tensors.ToList();
+        Metadata = new Dictionary<string, string>(metadata, StringComparer.Ordinal);
+        SourcePath = sourcePath;
+    }
+
+    public List<PlannedTensor> Tensors { get; }
+
+    public Dictionary<string, string> Metadata { get; }
+
+    public List<DroppedTensor> Dropped { get; } = [];
+
+    public List<string> Notes { get; } = [];
+
+    public string SourcePath { get; }
+
+    /// <summary>Files besides the source that the plan reads from (a VAE being baked in).</summary>
+    public List<string> ExtraInputs { get; } = [];
+
+    public int EmaSwapped { get; set; }
+
+    /// <summary>Removes the tensors matching <paramref name="drop"/>, recording why.</summary>
+    public int Drop(Func<PlannedTensor, bool> drop, string reason)
+    {
+        int n = 0;
+        Tensors.RemoveAll(t =>
+        {
+            if (!drop(t))
+            {
+                return false;
+            }
+
+            Dropped.Add(new DroppedTensor(t.Name, reason));
+            n++;
+            return true;
+        });
+        return n;
+    }
+
+    public int IndexOf(string name) => Tensors.FindIndex(t => t.Name == name);
+}
