@@ -31,6 +31,9 @@ internal sealed record PickleLimits
 
     public int MaxMarkDepth { get; init; } = 100_000;
 
+    /// <summary>The deepest nesting of containers (lists in lists ...): later walks over the result stay shallow.</summary>
+    public int MaxNesting { get; init; } = 1_000;
+
     /// <summary>The largest LONG1/LONG4 integer, in bytes.</summary>
     public int MaxLongBytes { get; init; } = 256;
 
@@ -279,16 +282,16 @@ internal sealed class PickleMachine
                     Push(new PySet(frozen: false));
                     break;
                 case PickleOpcodes.Tuple:
-                    Push(new PyTuple(PopToMark()));
+                    Push(Nest(new PyTuple(PopToMark())));
                     break;
                 case Tuple1:
-                    Push(new PyTuple([Pop1()]));
+                    Push(Nest(new PyTuple([Pop1()])));
                     break;
                 case Tuple2:
                 {
                     object? b = Pop1();
                     object? a = Pop1();
-                    Push(new PyTuple([a, b]));
+                    Push(Nest(new PyTuple([a, b])));
                     break;
                 }
 
@@ -297,7 +300,7 @@ internal sealed class PickleMachine
                     object? c = Pop1();
                     object? b = Pop1();
                     object? a = Pop1();
-                    Push(new PyTuple([a, b, c]));
+                    Push(Nest(new PyTuple([a, b, c])));
                     break;
                 }
 
@@ -316,14 +319,21 @@ internal sealed class PickleMachine
                 case Append:
                 {
                     object? v = Pop1();
-                    ListTarget().Items.Add(v);
+                    PyList list = ListTarget();
+                    list.Items.Add(v);
+                    Deepen(list, v);
                     break;
                 }
 
                 case Appends:
                 {
                     object?[] items = PopToMark();
-                    ListTarget().Items.AddRange(items);
+                    PyList list = ListTarget();
+                    list.Items.AddRange(items);
+                    foreach (object? item in items)
+                    {
+                        Deepen(list, item);
+                    }
                     break;
                 }
 
@@ -331,7 +341,9 @@ internal sealed class PickleMachine
                 {
                     object? v = Pop1();
                     object? k = Pop1();
-                    DictTarget().Set(Hashable(k), v);
+                    PyDict target = DictTarget();
+                    target.Set(Hashable(k), v);
+                    Deepen(target, v);
                     break;
                 }
 
@@ -347,6 +359,7 @@ internal sealed class PickleMachine
                     for (int i = 0; i < items.Length; i += 2)
                     {
                         dict.Set(Hashable(items[i]), items[i + 1]);
+                        Deepen(dict, items[i + 1]);
                     }
 
                     break;
@@ -598,6 +611,53 @@ internal sealed class PickleMachine
         ? key
         : key is null ? throw Invalid(_opStart, $"{Name(_op)} with None as a dict key or set item (not supported)")
         : throw Invalid(_opStart, $"{Name(_op)} with an unhashable {TypeName(key)} as a dict key or set item");
+
+    // ---- nesting depth (values are shared references; only depth can make later walks expensive) ----
+    private static int DepthOf(object? v) => v switch
+    {
+        PyList l => l.Depth,
+        PyDict d => d.Depth,
+        PyTuple t => t.Depth,
+        PySet s => s.Depth,
+        _ => -1,
+    };
+
+    private void Deepen(object container, object? child)
+    {
+        int depth = DepthOf(child) + 1;
+        if (depth <= DepthOf(container))
+        {
+            return;
+        }
+
+        if (depth > _limits.MaxNesting)
+        {
+            throw Limit($"containers nested more than {_limits.MaxNesting:N0} deep");
+        }
+
+        switch (container)
+        {
+            case PyList l:
+                l.Depth = depth;
+                break;
+            case PyDict d:
+                d.Depth = depth;
+                break;
+            case PyTuple t:
+                t.Depth = depth;
+                break;
+        }
+    }
+
+    private PyTuple Nest(PyTuple t)
+    {
+        foreach (object? item in t.Items)
+        {
+            Deepen(t, item);
+        }
+
+        return t;
+    }
 
     // ---- memo ----
     private void MemoPut(long index)

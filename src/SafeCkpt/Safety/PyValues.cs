@@ -17,6 +17,9 @@ internal sealed class PyDict
     /// <summary>Made by <c>collections.OrderedDict</c> (the only dict type BUILD may set attributes on).</summary>
     public bool IsOrderedDict { get; }
 
+    /// <summary>How deeply containers nest below this one (bounded by the machine).</summary>
+    public int Depth { get; set; }
+
     /// <summary>Attributes set by BUILD (a state dict's <c>_metadata</c>); null when none.</summary>
     public PyDict? Attributes { get; set; }
 
@@ -55,6 +58,8 @@ internal sealed class PyDict
 internal sealed class PyList(List<object?> items)
 {
     public List<object?> Items { get; } = items;
+
+    public int Depth { get; set; }
 }
 
 /// <summary>A Python tuple (immutable; its hash is computed once).</summary>
@@ -69,6 +74,8 @@ internal sealed class PyTuple(object?[] items)
     public object? this[int i] => Items[i];
 
     internal int? CachedHash { get; set; }
+
+    public int Depth { get; set; }
 }
 
 /// <summary>A Python set or frozenset.</summary>
@@ -77,6 +84,8 @@ internal sealed class PySet(bool frozen)
     public bool IsFrozen { get; } = frozen;
 
     public HashSet<object> Items { get; } = new(PyKeyComparer.Instance);
+
+    public int Depth { get; set; }
 }
 
 /// <summary>What an allowlisted global stands for; never a callable, only a tag the machine switches on.</summary>
