@@ -51,6 +51,9 @@ internal sealed class PickleWriter
                 case int x:
                     b.Add((byte)x);
                     break;
+                case char c:
+                    b.Add((byte)c);
+                    break;
                 case string s:
                     b.AddRange(Encoding.Latin1.GetBytes(s));
                     break;
