@@ -9,7 +9,13 @@ internal static class CliApp
         usage: safeckpt <command> [options]
 
         commands:
-          inspect FILE [--json]    show what a model file holds: format, tensors, dtypes, metadata
+          inspect FILE [--json]    show what a model file holds: format, tensors, dtypes, metadata,
+                                   and for PyTorch checkpoints their other values and storage sharing
+          scan FILE [--json]       list every global and unusual opcode the file's pickles would use,
+                                   without loading it (exit 0 clean, 3 unsafe, 2 malformed)
+          convert IN OUT.safetensors [--overwrite]
+                                   convert a .ckpt/.pt/.pth/.bin (or .safetensors) to safetensors,
+                                   tensors byte-identical; nothing is written if IN is refused
 
         common options:
           --json                   print one JSON object instead of text
@@ -42,6 +48,8 @@ internal static class CliApp
             return rest[0] switch
             {
                 "inspect" => InspectCommand.Run(commandArgs, stdout),
+                "scan" => ScanCommand.Run(commandArgs, stdout),
+                "convert" => ConvertCommand.Run(commandArgs, stdout),
                 _ => throw new UsageException($"unknown command '{rest[0]}'"),
             };
         }
@@ -85,7 +93,7 @@ internal static class CliApp
     public static int ExitCodeOf(SafeCkptException ex) => ex switch
     {
         OutputException => ExitCodes.OutputProblem,
-        _ when ex.GetType().Name == "UnsafeCheckpointException" => ExitCodes.Unsafe,
+        UnsafeCheckpointException => ExitCodes.Unsafe,
         _ => ExitCodes.InvalidInput,
     };
 }

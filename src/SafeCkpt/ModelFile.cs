@@ -1,4 +1,5 @@
 using SafeCkpt.Formats.Safetensors;
+using SafeCkpt.Formats.Torch;
 using SafeCkpt.Internals;
 using SafeCkpt.IO;
 using SafeCkpt.Tensors;
@@ -18,11 +19,12 @@ namespace SafeCkpt;
 /// </example>
 public sealed class ModelFile : IDisposable
 {
-    private ModelFile(string path, ModelFormat format, TensorStore tensors)
+    private ModelFile(string path, ModelFormat format, TensorStore tensors, CheckpointInfo? checkpoint)
     {
         Path = path;
         Format = format;
         Tensors = tensors;
+        Checkpoint = checkpoint;
     }
 
     /// <summary>The path the model was opened from.</summary>
@@ -34,6 +36,9 @@ public sealed class ModelFile : IDisposable
     /// <summary>The tensors, read lazily from the file.</summary>
     public TensorStore Tensors { get; }
 
+    /// <summary>For PyTorch checkpoints, the non-tensor values and storage statistics; null for safetensors.</summary>
+    public CheckpointInfo? Checkpoint { get; }
+
     /// <summary>The file's string metadata (safetensors <c>__metadata__</c>); empty when there is none.</summary>
     public IReadOnlyDictionary<string, string> Metadata => Tensors.Metadata;
 
@@ -42,6 +47,7 @@ public sealed class ModelFile : IDisposable
     /// <returns>The open model; dispose it to close the file.</returns>
     /// <exception cref="UnsupportedFormatException">The file is not a format SafeCkpt reads; the message says what it is.</exception>
     /// <exception cref="InvalidCheckpointException">The file is malformed.</exception>
+    /// <exception cref="UnsafeCheckpointException">A PyTorch checkpoint would run code if loaded by PyTorch.</exception>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
     public static ModelFile Open(string path)
     {
@@ -49,13 +55,16 @@ public sealed class ModelFile : IDisposable
         try
         {
             (ModelFormat format, string description) = FormatSniffer.Sniff(file);
-            TensorStore store = format switch
+            switch (format)
             {
-                ModelFormat.Safetensors => SafetensorsReader.Open(file),
-                ModelFormat.Unknown => throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, path, $"{path}: {description}"),
-                _ => throw new UnsupportedFormatException(SafeCkptErrorCode.UnsupportedFormat, path, $"{path}: is a {description}; reading PyTorch checkpoints is not available in this build. Convert it to safetensors with a trusted tool."),
-            };
-            return new ModelFile(path, format, store);
+                case ModelFormat.Safetensors:
+                    return new ModelFile(path, format, SafetensorsReader.Open(file), null);
+                case ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle:
+                    TorchCheckpoint ckpt = TorchReaders.Open(file, format);
+                    return new ModelFile(path, format, ckpt.Tensors, ckpt.Info);
+                default:
+                    throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, path, $"{path}: {description}");
+            }
         }
         catch
         {

@@ -102,6 +102,36 @@ public enum SafeCkptErrorCode
     /// <summary>A file given as a VAE holds no VAE weights.</summary>
     NotAVae,
 
-    /// <summary>A tensor's dtype cannot be written to the chosen output format or converted as asked.</summary>
+    /// <summary>A pickle imports a global (a Python class or function) that is not on SafeCkpt's exact allowlist.</summary>
+    UnsafeGlobal,
+
+    /// <summary>A pickle uses an opcode, or an allowed opcode in a way (REDUCE, BUILD, persistent id), that SafeCkpt refuses.</summary>
+    UnsafeOpcode,
+
+    /// <summary>The archive is not a weights checkpoint but code (TorchScript, torch.package) or a polyglot of two formats.</summary>
+    UnsafeArchive,
+
+    /// <summary>A pickle exceeds a resource limit (size, opcodes, memo, stack, nesting, work): a crafted or broken file.</summary>
+    PickleLimitExceeded,
+
+    /// <summary>A pickle is malformed: truncated, an unknown opcode, a missing memo entry, a value of the wrong type.</summary>
+    InvalidPickle,
+
+    /// <summary>A zip archive is malformed or breaks a rule of PyTorch checkpoints (names, sizes, encryption, overlaps).</summary>
+    InvalidArchive,
+
+    /// <summary>A storage reference is malformed, missing its record, or used with two different types or sizes.</summary>
+    InvalidStorage,
+
+    /// <summary>A storage record's byte size is not its declared element count times the element size.</summary>
+    StorageSizeMismatch,
+
+    /// <summary>A tensor view (offset, sizes, strides) reaches outside its storage, or has negative strides.</summary>
+    ViewOutOfBounds,
+
+    /// <summary>A tensor's dtype has no equivalent in the format being read or written (complex128 and quantized types in safetensors; U16/U32/U64/F8 in a .ckpt), or cannot be converted as asked.</summary>
     UnsupportedDType,
+
+    /// <summary>The checkpoint stores big-endian data, which SafeCkpt does not convert.</summary>
+    UnsupportedByteOrder,
 }

@@ -196,6 +196,51 @@ public sealed class OutputException : SafeCkptException
 }
 
 /// <summary>
+/// The input was refused because reading it as its format intends would run code or trust code: a pickle importing
+/// a global outside SafeCkpt's allowlist (<c>os.system</c>, <c>builtins.eval</c>, ...), a forbidden pickle opcode,
+/// or an archive that is TorchScript, a torch.package or a polyglot. Nothing in the file was executed; the message
+/// names what was found and where.
+/// </summary>
+public sealed class UnsafeCheckpointException : SafeCkptException
+{
+    /// <summary>Creates an exception with a message.</summary>
+    /// <param name="message">A message a person can act on.</param>
+    public UnsafeCheckpointException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and the exception that caused it.</summary>
+    /// <param name="message">A message a person can act on.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public UnsafeCheckpointException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an exception with no message (prefer the other constructors).</summary>
+    public UnsafeCheckpointException()
+    {
+    }
+
+    /// <summary>Creates an exception with full detail.</summary>
+    /// <param name="code">The machine-readable reason.</param>
+    /// <param name="filePath">The file concerned, if any.</param>
+    /// <param name="message">A message a person can act on.</param>
+    /// <param name="innerException">The underlying error, if any.</param>
+    public UnsafeCheckpointException(SafeCkptErrorCode code, string? filePath, string message, Exception? innerException = null)
+        : base(code, filePath, message, innerException)
+    {
+    }
+
+    /// <summary>The refused global as <c>module.name</c> (e.g. <c>os.system</c>), when a global was the reason.</summary>
+    public string? GlobalName { get; init; }
+
+    /// <summary>The archive record or pickle holding the refused content (e.g. <c>archive/data.pkl</c>), if known.</summary>
+    public string? RecordName { get; init; }
+}
+
+/// <summary>
 /// A conversion cannot be done as asked: EMA weights requested from a file without them, a VAE whose shapes do
 /// not fit the model, a dtype the output cannot hold. The input is fine; the request does not fit it.
 /// </summary>

@@ -1,5 +1,6 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SafeCkpt.Formats.Torch;
 using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Cli.Commands;
@@ -63,6 +64,24 @@ internal static class InspectCommand
             }
         }
 
+        if (model.Checkpoint is { } ckpt)
+        {
+            o.WriteLine($"State dict: {ckpt.StateDictPath ?? "(top level)"}");
+            o.WriteLine($"Storages: {Format.Count(ckpt.StorageCount)} ({Format.Count(ckpt.TensorsSharingStorage)} tensors share a storage with another)");
+            if (ckpt.Values.Count == 0)
+            {
+                o.WriteLine("Values:   (none)");
+            }
+            else
+            {
+                o.WriteLine("Values:");
+                foreach (KeyValuePair<string, string> kv in ckpt.Values)
+                {
+                    o.WriteLine($"  {kv.Key}: {kv.Value.ReplaceLineEndings(" ")}");
+                }
+            }
+        }
+
         if (t.Count == 0)
         {
             return;
@@ -105,6 +124,30 @@ internal static class InspectCommand
             }
 
             w.WriteEndObject();
+            if (model.Checkpoint is { } ckpt)
+            {
+                w.WriteStartObject("checkpoint");
+                if (ckpt.StateDictPath is null)
+                {
+                    w.WriteNull("stateDictPath");
+                }
+                else
+                {
+                    w.WriteString("stateDictPath", ckpt.StateDictPath);
+                }
+
+                w.WriteNumber("storageCount", ckpt.StorageCount);
+                w.WriteNumber("tensorsSharingStorage", ckpt.TensorsSharingStorage);
+                w.WriteStartObject("values");
+                foreach (KeyValuePair<string, string> kv in ckpt.Values)
+                {
+                    w.WriteString(kv.Key, kv.Value);
+                }
+
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
             w.WriteStartArray("tensors");
             foreach (TensorInfo x in t.Tensors)
             {

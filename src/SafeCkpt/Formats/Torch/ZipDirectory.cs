@@ -1,0 +1,439 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Text;
+using SafeCkpt.IO;
+
+namespace SafeCkpt.Formats.Torch;
+
+/// <summary>One zip entry, as the central directory names it, with the file offset of its data.</summary>
+/// <param name="Name">The entry name from the central directory (torch uses these, not the local header's).</param>
+/// <param name="Method">0 stored, 8 deflate.</param>
+/// <param name="CompressedSize">Bytes of data in the file.</param>
+/// <param name="Size">Bytes after decompression.</param>
+/// <param name="LocalHeaderOffset">Where the local header starts.</param>
+/// <param name="DataOffset">Where the entry's data starts: local header + 30 + name + local extra.</param>
+internal sealed record ZipEntry(string Name, int Method, long CompressedSize, long Size, long LocalHeaderOffset, long DataOffset)
+{
+    public bool IsStored => Method == 0;
+}
+
+/// <summary>
+/// A zip central directory parsed by hand (System.IO.Compression gives no data offsets, dotnet.md 4.3), with the
+/// checks a torch checkpoint needs: EOCD found from the end with its comment reaching exactly the end of the file,
+/// ZIP64 records, stored or deflated entries only, no encryption, names unique and free of traversal, each entry's
+/// local header and data inside the file, before the central directory, and not overlapping another entry.
+/// </summary>
+internal sealed class ZipDirectory
+{
+    /// <summary>The most entries accepted (an SD checkpoint has about 1,200).</summary>
+    public const int MaxEntries = 1_000_000;
+
+    /// <summary>The largest central directory read into memory.</summary>
+    public const long MaxCentralDirectoryBytes = 256L << 20;
+
+    private const uint EocdSignature = 0x06054b50;
+    private const uint Zip64LocatorSignature = 0x07064b50;
+    private const uint Zip64EocdSignature = 0x06064b50;
+    private const uint CentralSignature = 0x02014b50;
+    private const uint LocalSignature = 0x04034b50;
+    private const int EocdSize = 22;
+    private const int MaxComment = 0xFFFF;
+
+    private readonly Dictionary<string, ZipEntry> _byName;
+
+    private ZipDirectory(List<ZipEntry> entries, long centralDirectoryOffset)
+    {
+        Entries = entries;
+        CentralDirectoryOffset = centralDirectoryOffset;
+        _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>The entries in central-directory order.</summary>
+    public IReadOnlyList<ZipEntry> Entries { get; }
+
+    /// <summary>Where the central directory starts.</summary>
+    public long CentralDirectoryOffset { get; }
+
+    public ZipEntry? Find(string name) => _byName.GetValueOrDefault(name);
+
+    /// <summary>Tells whether the last 65,557 bytes of <paramref name="file"/> end with a plausible EOCD (for polyglot checks).</summary>
+    public static bool HasEndOfCentralDirectory(ByteSource file) => FindEocd(file) >= 0;
+
+    /// <summary>Reads and validates the directory of <paramref name="file"/>.</summary>
+    public static ZipDirectory Read(ByteSource file)
+    {
+        string path = file.Name;
+        long length = file.Length;
+        long eocd = FindEocd(file);
+        if (eocd < 0)
+        {
+            throw Fail(path, length, "no end-of-central-directory record ends the file. It is truncated, or has bytes appended after the zip (a polyglot). Download it again.");
+        }
+
+        byte[] e = file.ReadAt(eocd, EocdSize);
+        int disk = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(4));
+        int cdDisk = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(6));
+        long diskEntries = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(8));
+        long count = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(10));
+        long cdSize = BinaryPrimitives.ReadUInt32LittleEndian(e.AsSpan(12));
+        long cdOffset = BinaryPrimitives.ReadUInt32LittleEndian(e.AsSpan(16));
+        long cdLimit = eocd;
+
+        bool needZip64 = count == 0xFFFF || diskEntries == 0xFFFF || cdSize == 0xFFFFFFFF || cdOffset == 0xFFFFFFFF || disk == 0xFFFF || cdDisk == 0xFFFF;
+        byte[] loc = eocd >= 20 ? file.ReadAt(eocd - 20, 20) : [];
+        bool hasLocator = loc.Length == 20 && BinaryPrimitives.ReadUInt32LittleEndian(loc) == Zip64LocatorSignature;
+
+        // torch (miniz with MZ_ZIP_FLAG_WRITE_ZIP64) writes ZIP64 end records even for small files.
+        if (needZip64 || hasLocator)
+        {
+            if (!hasLocator)
+            {
+                throw Fail(path, eocd, "the end record asks for ZIP64 but the ZIP64 locator is missing.");
+            }
+
+            long z64 = (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(loc.AsSpan(8)), long.MaxValue);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(loc.AsSpan(16)) > 1 || z64 > eocd - 20 - 56)
+            {
+                throw Fail(path, eocd - 20, "the ZIP64 locator points outside the file or names several disks.");
+            }
+
+            byte[] z = file.ReadAt(z64, 56);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(z) != Zip64EocdSignature)
+            {
+                throw Fail(path, z64, "the ZIP64 end record is missing where the locator points.");
+            }
+
+            disk = (int)BinaryPrimitives.ReadUInt32LittleEndian(z.AsSpan(16));
+            cdDisk = (int)BinaryPrimitives.ReadUInt32LittleEndian(z.AsSpan(20));
+            diskEntries = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(24)));
+            count = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(32)));
+            cdSize = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(40)));
+            cdOffset = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(48)));
+            cdLimit = z64;
+        }
+
+        if (disk != 0 || cdDisk != 0 || diskEntries != count)
+        {
+            throw Fail(path, eocd, "the archive spans several disks; PyTorch never writes such files.");
+        }
+
+        if (count > MaxEntries)
+        {
+            throw Fail(path, eocd, $"the archive declares {count:N0} entries, more than the {MaxEntries:N0} accepted.");
+        }
+
+        if (cdSize > MaxCentralDirectoryBytes || cdOffset > cdLimit || cdSize != cdLimit - cdOffset)
+        {
+            throw Fail(path, eocd, $"the central directory ({cdSize:N0} bytes at {cdOffset:N0}) does not end where the end record starts ({cdLimit:N0}); bytes are hidden between them or the file is damaged.");
+        }
+
+        byte[] cd = file.ReadAt(cdOffset, (int)cdSize);
+        var entries = new List<ZipEntry>((int)Math.Min(count, 4096));
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        int p = 0;
+        for (long i = 0; i < count; i++)
+        {
+            long at = cdOffset + p;
+            if (cd.Length - p < 46 || BinaryPrimitives.ReadUInt32LittleEndian(cd.AsSpan(p)) != CentralSignature)
+            {
+                throw Fail(path, at, $"central directory entry {i} is missing or truncated.");
+            }
+
+            ReadOnlySpan<byte> h = cd.AsSpan(p);
+            int flags = BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
+            int method = BinaryPrimitives.ReadUInt16LittleEndian(h[10..]);
+            long comp = BinaryPrimitives.ReadUInt32LittleEndian(h[20..]);
+            long size = BinaryPrimitives.ReadUInt32LittleEndian(h[24..]);
+            int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(h[28..]);
+            int extraLen = BinaryPrimitives.ReadUInt16LittleEndian(h[30..]);
+            int commentLen = BinaryPrimitives.ReadUInt16LittleEndian(h[32..]);
+            int startDisk = BinaryPrimitives.ReadUInt16LittleEndian(h[34..]);
+            long lho = BinaryPrimitives.ReadUInt32LittleEndian(h[42..]);
+            if (cd.Length - p < 46L + nameLen + extraLen + commentLen)
+            {
+                throw Fail(path, at, $"central directory entry {i} is truncated.");
+            }
+
+            string name = DecodeName(h.Slice(46, nameLen), path, at);
+            ParseZip64Extra(h.Slice(46 + nameLen, extraLen), ref size, ref comp, ref lho, ref startDisk, path, name, at);
+            p += 46 + nameLen + extraLen + commentLen;
+
+            CheckName(name, path, at);
+            if (!names.Add(name))
+            {
+                throw Fail(path, at, $"the entry '{name}' appears twice. Two zip readers could pick different copies: do not trust this file.", SafeCkptErrorCode.DuplicateKey, name);
+            }
+
+            if ((flags & 0x41) != 0 || (flags & 0x2000) != 0)
+            {
+                throw Fail(path, at, $"the entry '{name}' is encrypted; PyTorch checkpoints never are.", name: name);
+            }
+
+            if (method is not (0 or 8))
+            {
+                throw Fail(path, at, $"the entry '{name}' uses compression method {method}; only stored (0) and deflate (8) are read.", name: name);
+            }
+
+            if (method == 0 && comp != size)
+            {
+                throw Fail(path, at, $"the stored entry '{name}' declares {comp:N0} bytes in the file but {size:N0} bytes of content.", name: name);
+            }
+
+            if (startDisk != 0)
+            {
+                throw Fail(path, at, $"the entry '{name}' is on another disk.", name: name);
+            }
+
+            if (lho > cdOffset - 30)
+            {
+                throw Fail(path, at, $"the local header of '{name}' is outside the file's entry area.", name: name);
+            }
+
+            byte[] local = file.ReadAt(lho, 30);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(local) != LocalSignature)
+            {
+                throw Fail(path, lho, $"there is no local header for '{name}' where the central directory says.", name: name);
+            }
+
+            int localNameLen = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(26));
+            int localExtraLen = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(28));
+            long dataOffset = lho + 30 + localNameLen + localExtraLen;
+            if (dataOffset > cdOffset || comp > cdOffset - dataOffset)
+            {
+                throw Fail(path, lho, $"the data of '{name}' ({comp:N0} bytes at {dataOffset:N0}) runs into the central directory or past the end of the file. The file is truncated or crafted.", name: name);
+            }
+
+            byte[] localName = file.ReadAt(lho + 30, localNameLen);
+            if (!localName.AsSpan().SequenceEqual(h.Slice(46, nameLen)))
+            {
+                throw Fail(path, lho, $"the local header of '{name}' names it '{Encoding.UTF8.GetString(localName)}'. Readers that trust one name or the other see different files: do not trust this file.", name: name);
+            }
+
+            entries.Add(new ZipEntry(name, method, comp, size, lho, dataOffset));
+        }
+
+        if (p != cd.Length)
+        {
+            throw Fail(path, cdOffset + p, $"the central directory has {cd.Length - p:N0} bytes after its {count:N0} entries.");
+        }
+
+        CheckOverlaps(entries, path);
+        return new ZipDirectory(entries, cdOffset);
+    }
+
+    /// <summary>Reads an entry's content into memory: stored entries directly, deflated ones inflated up to <paramref name="cap"/> bytes.</summary>
+    public static byte[] ReadAll(ByteSource file, ZipEntry entry, long cap)
+    {
+        if (entry.Size > cap)
+        {
+            throw new InvalidCheckpointException(SafeCkptErrorCode.PickleLimitExceeded, file.Name, $"{file.Name}: the entry '{entry.Name}' is {entry.Size:N0} bytes, above the {cap:N0}-byte limit for records read into memory.") { Offset = entry.LocalHeaderOffset, TensorName = entry.Name };
+        }
+
+        if (entry.IsStored)
+        {
+            var bytes = GC.AllocateUninitializedArray<byte>((int)entry.Size);
+            file.ReadExactly(entry.DataOffset, bytes);
+            return bytes;
+        }
+
+        var output = new byte[(int)entry.Size];
+        try
+        {
+            using var inflater = new DeflateStream(new RangeStream(file, entry.DataOffset, entry.CompressedSize), CompressionMode.Decompress);
+            int done = 0;
+            while (done < output.Length)
+            {
+                int n = inflater.Read(output, done, output.Length - done);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                done += n;
+            }
+
+            if (done != output.Length || inflater.ReadByte() != -1)
+            {
+                throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, file.Name, $"{file.Name}: the deflated entry '{entry.Name}' does not inflate to the {entry.Size:N0} bytes its header declares.") { Offset = entry.DataOffset, TensorName = entry.Name };
+            }
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, file.Name, $"{file.Name}: the deflated entry '{entry.Name}' is corrupt ({ex.Message}).", ex) { Offset = entry.DataOffset, TensorName = entry.Name };
+        }
+
+        return output;
+    }
+
+    private static long FindEocd(ByteSource file)
+    {
+        long length = file.Length;
+        if (length < EocdSize)
+        {
+            return -1;
+        }
+
+        long start = Math.Max(0, length - EocdSize - MaxComment);
+        byte[] tail = file.ReadAt(start, (int)(length - start));
+        for (int i = tail.Length - EocdSize; i >= 0; i--)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == EocdSignature
+                && i + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(tail.AsSpan(i + 20)) == tail.Length)
+            {
+                return start + i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static void ParseZip64Extra(ReadOnlySpan<byte> extra, ref long size, ref long comp, ref long lho, ref int disk, string path, string name, long at)
+    {
+        bool needSize = size == 0xFFFFFFFF, needComp = comp == 0xFFFFFFFF, needLho = lho == 0xFFFFFFFF, needDisk = disk == 0xFFFF;
+        while (extra.Length >= 4)
+        {
+            int id = BinaryPrimitives.ReadUInt16LittleEndian(extra);
+            int len = BinaryPrimitives.ReadUInt16LittleEndian(extra[2..]);
+            if (len > extra.Length - 4)
+            {
+                throw Fail(path, at, $"an extra field of '{name}' runs past its header.", name: name);
+            }
+
+            byte[] body = extra.Slice(4, len).ToArray();
+            if (id == 0x0001)
+            {
+                int q = 0;
+                long Next()
+                {
+                    if (body.Length - q < 8)
+                    {
+                        throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
+                    }
+
+                    long v = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(body.AsSpan(q)));
+                    q += 8;
+                    return v;
+                }
+
+                if (needSize)
+                {
+                    size = Next();
+                    needSize = false;
+                }
+
+                if (needComp)
+                {
+                    comp = Next();
+                    needComp = false;
+                }
+
+                if (needLho)
+                {
+                    lho = Next();
+                    needLho = false;
+                }
+
+                if (needDisk)
+                {
+                    disk = body.Length - q >= 4 ? (int)BinaryPrimitives.ReadUInt32LittleEndian(body.AsSpan(q)) : throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
+                    needDisk = false;
+                }
+            }
+
+            extra = extra[(4 + len)..];
+        }
+
+        if (needSize || needComp || needLho || needDisk)
+        {
+            throw Fail(path, at, $"the entry '{name}' needs a ZIP64 extra field but has none.", name: name);
+        }
+    }
+
+    private static string DecodeName(ReadOnlySpan<byte> raw, string path, long at)
+    {
+        try
+        {
+            return new UTF8Encoding(false, true).GetString(raw);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Fail(path, at, "an entry name is not valid UTF-8.");
+        }
+    }
+
+    private static void CheckName(string name, string path, long at)
+    {
+        bool bad = name.Length == 0 || name.Length > 4096 || name[0] == '/' || name.Contains('\\', StringComparison.Ordinal)
+            || name.Contains('\0', StringComparison.Ordinal) || (name.Length > 1 && name[1] == ':')
+            || name.Split('/').Any(seg => seg is ".." or ".");
+        if (bad)
+        {
+            throw Fail(path, at, $"the entry name '{name}' is absolute, uses '..', '.' or backslashes, or is empty (path traversal). Do not extract this file.", SafeCkptErrorCode.UnsafeArchive, name);
+        }
+    }
+
+    private static void CheckOverlaps(List<ZipEntry> entries, string path)
+    {
+        var sorted = entries.OrderBy(e => e.LocalHeaderOffset).ToList();
+        for (int i = 1; i < sorted.Count; i++)
+        {
+            ZipEntry prev = sorted[i - 1], cur = sorted[i];
+            if (cur.LocalHeaderOffset < prev.DataOffset + prev.CompressedSize)
+            {
+                throw Fail(path, cur.LocalHeaderOffset, $"the entries '{prev.Name}' and '{cur.Name}' overlap in the file. Overlapping entries hide data or bomb decompressors: do not trust this file.", name: cur.Name);
+            }
+        }
+    }
+
+    private static long Clamp(ulong v) => v > long.MaxValue ? long.MaxValue : (long)v;
+
+    private static SafeCkptException Fail(string path, long offset, string what, SafeCkptErrorCode code = SafeCkptErrorCode.InvalidArchive, string? name = null) =>
+        code == SafeCkptErrorCode.UnsafeArchive
+            ? new UnsafeCheckpointException(code, path, $"{path}: refused: {what}") { Offset = offset, RecordName = name }
+            : new InvalidCheckpointException(code, path, $"{path}: invalid zip archive at byte {offset}: {what}") { Offset = offset, TensorName = name };
+
+    /// <summary>A read-only stream over a byte range, for inflating one entry.</summary>
+    private sealed class RangeStream(ByteSource source, long start, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => _position;
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = (int)Math.Min(buffer.Length, length - _position);
+            if (n <= 0)
+            {
+                return 0;
+            }
+
+            source.ReadExactly(start + _position, buffer[..n]);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
