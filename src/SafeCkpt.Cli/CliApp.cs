@@ -13,9 +13,11 @@ internal static class CliApp
                                    and for PyTorch checkpoints their other values and storage sharing
           scan FILE [--json]       list every global and unusual opcode the file's pickles would use,
                                    without loading it (exit 0 clean, 3 unsafe, 2 malformed)
-          convert IN OUT.safetensors [--overwrite]
-                                   convert a .ckpt/.pt/.pth/.bin (or .safetensors) to safetensors,
-                                   tensors byte-identical; nothing is written if IN is refused
+          convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
+                 [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite]
+                                   convert to OUT's format (.safetensors, or .ckpt/.pt/.pth/.bin);
+                                   without options lossless (tensors byte-identical); streaming, in
+                                   bounded memory; nothing is written if anything is refused
 
         common options:
           --json                   print one JSON object instead of text
@@ -49,7 +51,7 @@ internal static class CliApp
             {
                 "inspect" => InspectCommand.Run(commandArgs, stdout),
                 "scan" => ScanCommand.Run(commandArgs, stdout),
-                "convert" => ConvertCommand.Run(commandArgs, stdout),
+                "convert" => ConvertCommand.Run(commandArgs, stdout, stderr),
                 _ => throw new UsageException($"unknown command '{rest[0]}'"),
             };
         }

@@ -31,6 +31,23 @@ public class ModelFileTests
         Assert.Equal(1, m.Tensors.Count);
     }
 
+    [Theory]
+    [InlineData(0x280)]
+    [InlineData(0x380)]
+    [InlineData(0x480)]
+    [InlineData(0x580)]
+    public void A_safetensors_header_length_whose_first_byte_looks_like_a_pickle_protocol_is_still_safetensors(int headerLength)
+    {
+        using var dir = new TempDir();
+        string path = dir.File("m.safetensors");
+        string json = "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+        File.WriteAllBytes(path, StBytes.Make(json.PadRight(headerLength), 1));
+        Assert.Equal(0x80, File.ReadAllBytes(path)[0]);
+        using ModelFile m = ModelFile.Open(path);
+        Assert.Equal(ModelFormat.Safetensors, m.Format);
+        Assert.Equal(1, m.Tensors["w"].ByteLength);
+    }
+
     [Fact]
     public void An_empty_file_is_called_empty() =>
         Assert.Contains("empty", Refuses([], "model.safetensors", SafeCkptErrorCode.EmptyFile).Message, StringComparison.Ordinal);

@@ -29,12 +29,18 @@ internal static class FormatSniffer
             return (ModelFormat.TorchZip, "PyTorch zip checkpoint");
         }
 
+        // Before the pickle checks: a safetensors header length such as 0x280 also starts with the bytes 80 02.
+        if (LooksLikeSafetensors(head) && (BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(fileLength - 8) || !StartsLikePickle(head)))
+        {
+            return (ModelFormat.Safetensors, "safetensors");
+        }
+
         if (head.StartsWith(LegacyMagic))
         {
             return (ModelFormat.TorchLegacy, "legacy PyTorch checkpoint");
         }
 
-        if (head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5)
+        if (StartsLikePickle(head))
         {
             return (ModelFormat.Pickle, $"pickle stream (protocol {head[1]})");
         }
@@ -53,6 +59,8 @@ internal static class FormatSniffer
         byte[] head = file.ReadAt(0, PrefixLength);
         return Sniff(head, file.Length);
     }
+
+    private static bool StartsLikePickle(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
 
     private static bool LooksLikeSafetensors(ReadOnlySpan<byte> head)
     {

@@ -323,7 +323,9 @@ public static class SafetensorsReader
             {
                 string text = Encoding.UTF8.GetString(reader.ValueSpan);
                 string why = text.StartsWith('-') ? "is negative" : text.IndexOfAny(['.', 'e', 'E']) >= 0 ? "is not an integer" : "is too large";
-                throw Fail(code, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} value {text} {why}.", name);
+                // A dimension past 2^63 - 1 overflows every size computed from it, as the reference reader reports.
+                SafeCkptErrorCode c = why == "is too large" && code == SafeCkptErrorCode.InvalidShape ? SafeCkptErrorCode.ShapeOverflow : code;
+                throw Fail(c, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} value {text} {why}.", name);
             }
 
             if (v < 0)

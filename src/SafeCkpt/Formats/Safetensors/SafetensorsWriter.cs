@@ -37,16 +37,15 @@ public static class SafetensorsWriter
 
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, fileLength);
         output.Write(header, 0);
-        using (var streamer = new TensorStreamer(output, total, options, cancellationToken))
+        var items = new List<TensorStreamer.Item>(ordered.Count);
+        long at = header.Length;
+        foreach ((TensorInfo info, TensorSource source) in ordered)
         {
-            long at = header.Length;
-            foreach ((TensorInfo info, TensorSource source) in ordered)
-            {
-                streamer.Copy(info.Name, source, at);
-                at += info.ByteLength;
-            }
+            items.Add(new TensorStreamer.Item(info.Name, source, at));
+            at += info.ByteLength;
         }
 
+        new TensorStreamer(output, options, cancellationToken).CopyAll(items);
         output.Commit(fileLength, options.FlushToDisk);
     }
 

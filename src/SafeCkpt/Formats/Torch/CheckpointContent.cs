@@ -96,11 +96,12 @@ internal static class CheckpointContent
     private static void Flatten(object? root, string rootName, List<(string, TensorRef)> tensors, Dictionary<string, string> values, string path)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        var stack = new Stack<(string Prefix, object? Value, int Depth)>();
-        stack.Push((rootName, root, 0));
+        // A null prefix is the root itself; an empty one is a real key "" (legal in a state dict).
+        var stack = new Stack<(string? Prefix, object? Value, int Depth)>();
+        stack.Push((rootName.Length == 0 ? null : rootName, root, 0));
         while (stack.Count > 0)
         {
-            (string prefix, object? value, int depth) = stack.Pop();
+            (string? prefix, object? value, int depth) = stack.Pop();
             List<KeyValuePair<string, object?>>? children = value switch
             {
                 PyDict d => d.Items.Select(kv => new KeyValuePair<string, object?>(KeyText(kv.Key), kv.Value)).ToList(),
@@ -112,7 +113,7 @@ internal static class CheckpointContent
             {
                 if (value is TensorRef t)
                 {
-                    string name = prefix.Length == 0 ? "tensor" : prefix;
+                    string name = prefix ?? "tensor";
                     if (!names.Add(name))
                     {
                         throw new InvalidCheckpointException(SafeCkptErrorCode.DuplicateKey, path, $"{path}: two tensors get the name '{name}' when nested dicts are joined with '.'.") { TensorName = name };
@@ -120,7 +121,7 @@ internal static class CheckpointContent
 
                     tensors.Add((name, t));
                 }
-                else if (prefix.Length > 0)
+                else if (prefix is not null)
                 {
                     values[prefix] = Render(value);
                 }
@@ -130,13 +131,13 @@ internal static class CheckpointContent
 
             if (depth >= MaxFlattenDepth)
             {
-                values[prefix] = "(nested too deep)";
+                values[prefix ?? string.Empty] = "(nested too deep)";
                 continue;
             }
 
             for (int i = children.Count - 1; i >= 0; i--)
             {
-                string key = prefix.Length == 0 ? children[i].Key : prefix + "." + children[i].Key;
+                string key = prefix is null ? children[i].Key : prefix + "." + children[i].Key;
                 stack.Push((key, children[i].Value, depth + 1));
             }
         }

@@ -45,27 +45,32 @@ internal static class CkptWriter
         long total = cdOffset + central.Length;
 
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, total);
-        var crcBytes = new byte[4];
-        using (var streamer = new TensorStreamer(output, tensors.Sum(t => t.Info.ByteLength), options, cancellationToken))
+        var items = new List<TensorStreamer.Item>();
+        var crcs = new Dictionary<Entry, Crc32>();
+        foreach (Entry e in entries)
         {
-            foreach (Entry e in entries)
+            output.Write(e.LocalHeader(), e.HeaderOffset);
+            var crc = new Crc32();
+            crcs[e] = crc;
+            if (e.Bytes is not null)
             {
-                output.Write(e.LocalHeader(), e.HeaderOffset);
-                var crc = new Crc32();
-                if (e.Bytes is not null)
-                {
-                    crc.Append(e.Bytes);
-                    output.Write(e.Bytes, e.DataOffset);
-                }
-                else
-                {
-                    streamer.Copy(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.DataOffset, crc.Append);
-                }
-
-                e.Crc = crc.GetCurrentHashAsUInt32();
-                BinaryPrimitives.WriteUInt32LittleEndian(crcBytes, e.Crc);
-                output.Write(crcBytes, e.HeaderOffset + 14);
+                crc.Append(e.Bytes);
+                output.Write(e.Bytes, e.DataOffset);
             }
+            else
+            {
+                items.Add(new TensorStreamer.Item(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.DataOffset, crc.Append));
+            }
+        }
+
+        // Streams every tensor record; the CRC of each is computed on the reading side as its chunks pass.
+        new TensorStreamer(output, options, cancellationToken).CopyAll(items);
+        var crcBytes = new byte[4];
+        foreach (Entry e in entries)
+        {
+            e.Crc = crcs[e].GetCurrentHashAsUInt32();
+            BinaryPrimitives.WriteUInt32LittleEndian(crcBytes, e.Crc);
+            output.Write(crcBytes, e.HeaderOffset + 14);
         }
 
         output.Write(CentralDirectory(entries, cdOffset), cdOffset);

@@ -137,7 +137,6 @@ public class SafetensorsReaderTests
     [InlineData("[1.5]", "not an integer")]
     [InlineData("[1e2]", "not an integer")]
     [InlineData("[\"2\"]", "must hold integers")]
-    [InlineData("[18446744073709551616]", "too large")]
     [InlineData("3", "must be an array")]
     public void A_shape_that_is_not_non_negative_integers_is_rejected(string shape, string expected)
     {
@@ -156,6 +155,7 @@ public class SafetensorsReaderTests
     [InlineData("[2,9223372036854775807]")]
     [InlineData("[4294967296,4294967296]")]
     [InlineData("[1152921504606846976,8]")]
+    [InlineData("[18446744073709551616]")]
     public void A_shape_whose_size_overflows_is_rejected(string shape) =>
         Rejects($"{{\"w\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[0,4]}}}}", 4, SafeCkptErrorCode.ShapeOverflow);
 

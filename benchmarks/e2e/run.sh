@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# End-to-end runs of SafeCkpt against the two yardsticks in ../shared/bench, in one session, interleaved, median of
+# ROUNDS runs each (warm page cache). Prints a markdown table of wall time, peak RSS and ratios.
+#   benchmarks/e2e/run.sh WORKDIR      (WORKDIR holds sd15.ckpt from `make_ckpt.py sd15.ckpt --ema --lightning`)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+shared=${SHARED:-$root/../shared/bench}
+work=${1:?usage: run.sh WORKDIR}
+rounds=${ROUNDS:-3}
+cd "$work"
+[ -f sd15.ckpt ] || { echo "no $work/sd15.ckpt: /usr/bin/python3 $shared/make_ckpt.py $work/sd15.ckpt --ema --lightning"; exit 1; }
+[ -x limit_f16c ] || cc -O3 -mavx2 -mf16c "$shared/limit_f16c.c" -o limit_f16c
+dotnet publish "$root/src/SafeCkpt.Cli" -c Release -o "$work/sc" >/dev/null
+[ -f ref_f16.safetensors ] || ./sc/safeckpt convert sd15.ckpt ref_f16.safetensors --dtype fp16 --no-ema >/dev/null
+f16_bytes=$(stat -c %s ref_f16.safetensors)
+
+# name | command (output file last word is removed before each run)
+jobs=(
+  "A limit|./limit_f16c sd15.ckpt out_limit 4265000000"
+  "A safeckpt|./sc/safeckpt convert sd15.ckpt out_a.safetensors --dtype fp16 --no-ema"
+  "A python|/usr/bin/python3 $shared/py_convert.py sd15.ckpt out_pa.safetensors"
+  "B safeckpt|./sc/safeckpt convert sd15.ckpt out_b.ckpt --dtype fp16 --no-ema"
+  "B python|/usr/bin/python3 $shared/py_convert.py sd15.ckpt out_pb.ckpt"
+  "C limit|./limit_f16c ref_f16.safetensors out_limit_c $f16_bytes"
+  "C safeckpt|./sc/safeckpt convert ref_f16.safetensors out_c.safetensors --dtype bf16"
+  "C python|/usr/bin/python3 $here/py_st_to_bf16.py ref_f16.safetensors out_pc.safetensors"
+)
+declare -A wall rss
+for r in $(seq "$rounds"); do
+  for j in "${jobs[@]}"; do
+    name=${j%%|*}; cmd=${j#*|}
+    out=$(echo "$cmd" | awk '{for(i=1;i<=NF;i++) if ($i ~ /^out_/) print $i}')
+    # Each command starts from the same state: the previous output deleted and written back, writeback settled.
+    rm -f "$out"; sync; sleep "${SETTLE:-3}"
+    /usr/bin/time -f "%e %M" -o t.txt $cmd >/dev/null 2>&1
+    read -r w m < t.txt
+    wall[$name]+="$w "; rss[$name]+="$m "
+    echo "round $r  $name: ${w}s ${m}KB" >&2
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "| job | tool | wall s (median of $rounds) | peak RSS MB | wall / limit | wall / python |"
+echo "|---|---|---|---|---|---|"
+for job in A B C; do
+  limit=$(echo "${wall["$job limit"]:-${wall["A limit"]}}" | median)
+  py=$(echo "${wall["$job python"]}" | median)
+  for tool in limit safeckpt python; do
+    [ -n "${wall["$job $tool"]:-}" ] || continue
+    w=$(echo "${wall["$job $tool"]}" | median); m=$(echo "${rss["$job $tool"]}" | median)
+    echo "| $job | $tool | $w | $(awk "BEGIN{printf \"%.0f\", $m/1024}") | $(awk "BEGIN{printf \"%.2f\", $w/$limit}") | $(awk "BEGIN{printf \"%.2f\", $w/$py}") |"
+  done
+done
+echo
+echo "A: SD 1.5 full EMA fp32 ckpt (7.70 GB) -> no-EMA fp16 safetensors (2.13 GB); B: the same job written as ckpt;"
+echo "C: that fp16 safetensors -> bf16 safetensors (limit probe: F16C over the same number of input bytes)."
