@@ -19,6 +19,8 @@ internal static class CliApp
                                    without options lossless (tensors byte-identical); streaming, in
                                    bounded memory; nothing is written if anything is refused
 
+          hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
+
         common options:
           --json                   print one JSON object instead of text
           --verbose                show the stack trace of an error
@@ -52,6 +54,7 @@ internal static class CliApp
                 "inspect" => InspectCommand.Run(commandArgs, stdout),
                 "scan" => ScanCommand.Run(commandArgs, stdout),
                 "convert" => ConvertCommand.Run(commandArgs, stdout, stderr),
+                "hash" => HashCommand.Run(commandArgs, stdout),
                 _ => throw new UsageException($"unknown command '{rest[0]}'"),
             };
         }
