@@ -15,9 +15,17 @@ internal static class CliApp
                                    without loading it (exit 0 clean, 3 unsafe, 2 malformed)
           convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
                  [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite]
+                 [--dry-run]
                                    convert to OUT's format (.safetensors, or .ckpt/.pt/.pth/.bin);
                                    without options lossless (tensors byte-identical); streaming, in
-                                   bounded memory; nothing is written if anything is refused
+                                   bounded memory; nothing is written if anything is refused;
+                                   --dry-run prints the plan and writes nothing
+          convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]
+                                   convert every model file of a folder; skips outputs that exist,
+                                   carries on past bad files, prints a summary table
+          diff A B [--all] [--json]
+                                   missing and extra keys, shape and dtype changes, and the max and
+                                   mean absolute difference of every tensor, streaming
 
           hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
 
@@ -55,6 +63,7 @@ internal static class CliApp
                 "scan" => ScanCommand.Run(commandArgs, stdout),
                 "convert" => ConvertCommand.Run(commandArgs, stdout, stderr),
                 "hash" => HashCommand.Run(commandArgs, stdout),
+                "diff" => DiffCommand.Run(commandArgs, stdout),
                 _ => throw new UsageException($"unknown command '{rest[0]}'"),
             };
         }

@@ -8,87 +8,44 @@ namespace SafeCkpt.Cli.Commands;
 
 /// <summary>
 /// <c>safeckpt convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
-/// [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite] [--json]</c>.
-/// The output format follows OUT's extension; without options the conversion is lossless.
+/// [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite] [--dry-run] [--json]</c>, or a
+/// whole folder with <c>convert DIR --out DIR2</c>. The output format follows OUT's extension; without options the
+/// conversion is lossless.
 /// </summary>
 internal static class ConvertCommand
 {
-    public const string Usage = "convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite] [--json]";
+    public const string Usage = "convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite] [--dry-run] [--json], or convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json"], ["--dtype", "--vae", "--drop", "--keep-fp32"]);
+        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json", "--dry-run", "--recursive"], ["--dtype", "--vae", "--drop", "--keep-fp32", "--out", "--format"]);
+        Options o = Options.From(a);
+        if (a.Positional.Count == 1 && Directory.Exists(a.Positional[0]))
+        {
+            return BatchConvert.Run(a.Positional[0], a.Value("--out") ?? throw new UsageException("converting a folder needs --out DIR"), a.Has("--recursive"), o, stdout, stderr);
+        }
+
         if (a.Positional.Count != 2)
         {
-            throw new UsageException("convert needs IN and OUT: " + Usage);
+            throw new UsageException("convert needs IN and OUT (or a folder and --out DIR): " + Usage);
         }
 
         string input = a.Positional[0];
         string output = a.Positional[1];
         bool ckpt = OutputIsCkpt(output);
-        if (a.Has("--ema-only") && a.Has("--no-ema"))
-        {
-            throw new UsageException("--ema-only and --no-ema exclude each other");
-        }
-
-        Models.ModelComponent[] drop = a.Values("--drop").Select(ParseComponent).ToArray();
-        Models.ModelComponent[] keep = a.Values("--keep-fp32").Select(ParseComponent).ToArray();
-        Tensors.DType? dtype = a.Value("--dtype") switch
-        {
-            null => null,
-            "fp16" or "f16" or "half" => Tensors.DType.Float16,
-            "bf16" => Tensors.DType.BFloat16,
-            "fp32" or "f32" or "float" => Tensors.DType.Float32,
-            string other => throw new UsageException($"--dtype takes fp16, bf16 or fp32, not '{other}'"),
-        };
-        if (keep.Length > 0 && dtype is null)
-        {
-            throw new UsageException("--keep-fp32 goes with --dtype");
-        }
-
         using ModelFile model = ModelFile.Open(input);
-        using ModelFile? vae = a.Value("--vae") is { } vaePath ? ModelFile.Open(vaePath) : null;
-        ModelPipeline p = model.Convert();
-        if (a.Has("--ema-only"))
+        using ModelFile? vae = o.VaePath is { } vaePath ? ModelFile.Open(vaePath) : null;
+        ModelPipeline p = o.Build(model, vae);
+        if (o.DryRun)
         {
-            p = p.SelectEma(true);
-        }
-        else if (a.Has("--no-ema"))
-        {
-            p = p.SelectEma(false);
+            DryRun.Print(p.Plan(), model, output, ckpt, o.Json, stdout);
+            return ExitCodes.Success;
         }
 
-        if (drop.Length > 0)
-        {
-            p = p.Drop(drop);
-        }
-
-        if (vae is not null)
-        {
-            p = p.ReplaceVae(vae);
-        }
-
-        if (a.Has("--prune"))
-        {
-            p = p.Prune();
-        }
-
-        if (a.Has("--fix-clip"))
-        {
-            p = p.FixClipPositionIds();
-        }
-
-        if (dtype is { } target)
-        {
-            Models.ModelComponent[] cast = keep.Length == 0 ? [] : Enum.GetValues<Models.ModelComponent>().Except(keep).ToArray();
-            p = p.Apply(new CastTransform(target, cast));
-        }
-
-        using var progress = ProgressBar.Create(stderr, a.Has("--json"));
-        var options = new SaveOptions { Overwrite = a.Has("--overwrite"), Progress = progress };
-        ConversionResult r = ckpt ? p.SaveCkpt(output, options) : p.SaveSafetensors(output, options);
+        using var progress = ProgressBar.Create(stderr, o.Json);
+        ConversionResult r = Save(p, output, ckpt, o.Overwrite, progress);
         progress?.Finish();
-        if (a.Has("--json"))
+        if (o.Json)
         {
             WriteJson(stdout, model, r);
         }
@@ -99,10 +56,94 @@ internal static class ConvertCommand
                 stdout.WriteLine(note);
             }
 
-            stdout.WriteLine($"Wrote {output}: {Format.Count(r.Plan.Tensors.Count)} tensors ({Format.Count(r.Plan.CastCount)} cast, {Format.Count(r.Plan.Dropped.Count)} dropped), {Format.Bytes(new FileInfo(input).Length)} -> {Format.Bytes(r.OutputFileBytes)} in {r.Elapsed.TotalSeconds:0.0} s.");
+            stdout.WriteLine(Summary(input, r));
         }
 
         return ExitCodes.Success;
+    }
+
+    internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, bool overwrite, IProgress<SaveProgress>? progress)
+    {
+        var options = new SaveOptions { Overwrite = overwrite, Progress = progress };
+        return ckpt ? p.SaveCkpt(output, options) : p.SaveSafetensors(output, options);
+    }
+
+    internal static string Summary(string input, ConversionResult r) =>
+        $"Wrote {r.OutputPath}: {Format.Count(r.Plan.Tensors.Count)} tensors ({Format.Count(r.Plan.CastCount)} cast, {Format.Count(r.Plan.Dropped.Count)} dropped), {Format.Bytes(new FileInfo(input).Length)} -> {Format.Bytes(r.OutputFileBytes)} in {r.Elapsed.TotalSeconds:0.0} s.";
+
+    /// <summary>The conversion options of one command line, turned into a pipeline per model.</summary>
+    internal sealed record Options(bool EmaOnly, bool NoEma, Models.ModelComponent[] Drop, Models.ModelComponent[] Keep, Tensors.DType? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format)
+    {
+        public static Options From(Arguments a)
+        {
+            if (a.Has("--ema-only") && a.Has("--no-ema"))
+            {
+                throw new UsageException("--ema-only and --no-ema exclude each other");
+            }
+
+            Tensors.DType? dtype = a.Value("--dtype") switch
+            {
+                null => null,
+                "fp16" or "f16" or "half" => Tensors.DType.Float16,
+                "bf16" => Tensors.DType.BFloat16,
+                "fp32" or "f32" or "float" => Tensors.DType.Float32,
+                string other => throw new UsageException($"--dtype takes fp16, bf16 or fp32, not '{other}'"),
+            };
+            Models.ModelComponent[] keep = a.Values("--keep-fp32").Select(ParseComponent).ToArray();
+            if (keep.Length > 0 && dtype is null)
+            {
+                throw new UsageException("--keep-fp32 goes with --dtype");
+            }
+
+            string? format = a.Value("--format");
+            if (format is not null and not "safetensors" and not "ckpt")
+            {
+                throw new UsageException($"--format takes safetensors or ckpt, not '{format}'");
+            }
+
+            return new Options(a.Has("--ema-only"), a.Has("--no-ema"), a.Values("--drop").Select(ParseComponent).ToArray(), keep, dtype, a.Value("--vae"), a.Has("--prune"), a.Has("--fix-clip"), a.Has("--overwrite"), a.Has("--json"), a.Has("--dry-run"), format);
+        }
+
+        public ModelPipeline Build(ModelFile model, ModelFile? vae)
+        {
+            ModelPipeline p = model.Convert();
+            if (EmaOnly)
+            {
+                p = p.SelectEma(true);
+            }
+            else if (NoEma)
+            {
+                p = p.SelectEma(false);
+            }
+
+            if (Drop.Length > 0)
+            {
+                p = p.Drop(Drop);
+            }
+
+            if (vae is not null)
+            {
+                p = p.ReplaceVae(vae);
+            }
+
+            if (Prune)
+            {
+                p = p.Prune();
+            }
+
+            if (FixClip)
+            {
+                p = p.FixClipPositionIds();
+            }
+
+            if (DType is { } target)
+            {
+                Models.ModelComponent[] cast = Keep.Length == 0 ? [] : Enum.GetValues<Models.ModelComponent>().Except(Keep).ToArray();
+                p = p.Apply(new CastTransform(target, cast));
+            }
+
+            return p;
+        }
     }
 
     internal static bool OutputIsCkpt(string output) => Path.GetExtension(output).ToLowerInvariant() switch

@@ -4,9 +4,9 @@ using SafeCkpt.Tensors;
 namespace SafeCkpt.IO;
 
 /// <summary>
-/// Copies tensors from their sources into an output file in bounded chunks, the one streaming loop both writers
-/// use. Two stages overlap: the calling thread reads (and casts) chunk N+1 while a writer thread writes chunk N.
-/// At most <see cref="Buffers"/> chunks of <see cref="ChunkSize"/> bytes are in memory, plus a cast's input buffer.
+/// Appends tensors to an output file in bounded chunks, in file order: the one streaming loop both writers use. Two
+/// stages overlap: the calling thread reads (and casts) chunk N+1 while a writer thread appends chunk N. At most
+/// <see cref="Buffers"/> chunks of <see cref="ChunkSize"/> bytes are in flight, plus a cast's input buffer.
 /// </summary>
 internal sealed class TensorStreamer
 {
@@ -27,21 +27,19 @@ internal sealed class TensorStreamer
         _cancellationToken = cancellationToken;
     }
 
-    /// <summary>One tensor to copy: its bytes, where they go, and an optional observer of every chunk (checksums).</summary>
-    public readonly record struct Item(string Name, TensorSource Source, long FileOffset, Action<ReadOnlySpan<byte>>? Observe = null);
+    /// <summary>
+    /// One tensor to append: bytes to write before it (a zip local header), its source, and an optional observer of
+    /// every chunk of the tensor (checksums).
+    /// </summary>
+    public readonly record struct Item(string Name, TensorSource Source, byte[]? Prefix = null, Action<ReadOnlySpan<byte>>? Observe = null);
 
-    /// <summary>Copies every item; returns when all bytes are written, or throws the first error of either stage.</summary>
+    /// <summary>Appends every item; returns when all bytes are written, or throws the first error of either stage.</summary>
     public void CopyAll(IReadOnlyList<Item> items)
     {
         long total = items.Sum(i => i.Source.Length);
-        if (total == 0)
-        {
-            return;
-        }
-
-        int size = (int)Math.Min(ChunkSize, total);
+        int size = (int)Math.Clamp(total, 1, ChunkSize);
         using var free = new BlockingCollection<byte[]>(Buffers);
-        using var full = new BlockingCollection<(byte[] Buffer, int Length, long Offset, string Name)>(Buffers);
+        using var full = new BlockingCollection<(byte[] Buffer, int Length, bool Pooled, string Name)>(Buffers + 1);
         for (int i = 0; i < Buffers; i++)
         {
             free.Add(GC.AllocateUninitializedArray<byte>(size));
@@ -54,12 +52,15 @@ internal sealed class TensorStreamer
             long done = 0;
             try
             {
-                foreach ((byte[] buffer, int length, long offset, string name) in full.GetConsumingEnumerable(failed.Token))
+                foreach ((byte[] buffer, int length, bool pooled, string name) in full.GetConsumingEnumerable(failed.Token))
                 {
-                    _output.Write(buffer.AsSpan(0, length), offset);
-                    done += length;
-                    _options.Progress?.Report(new SaveProgress(done, total, name));
-                    free.Add(buffer, failed.Token);
+                    _output.Append(buffer.AsSpan(0, length));
+                    if (pooled)
+                    {
+                        done += length;
+                        _options.Progress?.Report(new SaveProgress(done, total, name));
+                        free.Add(buffer, failed.Token);
+                    }
                 }
             }
             catch (OperationCanceledException) when (failed.IsCancellationRequested)
@@ -83,13 +84,18 @@ internal sealed class TensorStreamer
         {
             foreach (Item item in items)
             {
+                if (item.Prefix is { Length: > 0 } prefix)
+                {
+                    full.Add((prefix, prefix.Length, false, item.Name), failed.Token);
+                }
+
                 for (long offset = 0; offset < item.Source.Length;)
                 {
                     byte[] buffer = free.Take(failed.Token);
                     int n = (int)Math.Min(buffer.Length, item.Source.Length - offset);
                     item.Source.Read(offset, buffer.AsSpan(0, n));
                     item.Observe?.Invoke(buffer.AsSpan(0, n));
-                    full.Add((buffer, n, item.FileOffset + offset, item.Name), failed.Token);
+                    full.Add((buffer, n, true, item.Name), failed.Token);
                     offset += n;
                 }
             }

@@ -36,17 +36,9 @@ public static class SafetensorsWriter
         long fileLength = header.Length + total;
 
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, fileLength);
-        output.Write(header, 0);
-        var items = new List<TensorStreamer.Item>(ordered.Count);
-        long at = header.Length;
-        foreach ((TensorInfo info, TensorSource source) in ordered)
-        {
-            items.Add(new TensorStreamer.Item(info.Name, source, at));
-            at += info.ByteLength;
-        }
-
-        new TensorStreamer(output, options, cancellationToken).CopyAll(items);
-        output.Commit(fileLength, options.FlushToDisk);
+        output.Append(header);
+        new TensorStreamer(output, options, cancellationToken).CopyAll(ordered.Select(t => new TensorStreamer.Item(t.Info.Name, t.Source)).ToList());
+        output.Commit(options.FlushToDisk);
     }
 
     /// <summary>

@@ -49,32 +49,42 @@ internal static class CkptWriter
         var crcs = new Dictionary<Entry, Crc32>();
         foreach (Entry e in entries)
         {
-            output.Write(e.LocalHeader(), e.HeaderOffset);
             var crc = new Crc32();
             crcs[e] = crc;
             if (e.Bytes is not null)
             {
                 crc.Append(e.Bytes);
-                output.Write(e.Bytes, e.DataOffset);
+                items.Add(new TensorStreamer.Item(e.Name, new MemoryTensorSource(e.Bytes), e.LocalHeader()));
             }
             else
             {
-                items.Add(new TensorStreamer.Item(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.DataOffset, crc.Append));
+                items.Add(new TensorStreamer.Item(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.LocalHeader(), crc.Append));
             }
         }
 
-        // Streams every tensor record; the CRC of each is computed on the reading side as its chunks pass.
+        // One sequential pass: each local header (CRC still zero) then its record; the CRC of each record is computed
+        // on the reading side as its chunks pass, then patched into the local headers and written in the directory.
         new TensorStreamer(output, options, cancellationToken).CopyAll(items);
-        var crcBytes = new byte[4];
+        if (output.Position != cdOffset)
+        {
+            throw new InvalidOperationException($"Zip layout error: the records end at {output.Position}, the plan says {cdOffset}.");
+        }
+
         foreach (Entry e in entries)
         {
             e.Crc = crcs[e].GetCurrentHashAsUInt32();
-            BinaryPrimitives.WriteUInt32LittleEndian(crcBytes, e.Crc);
-            output.Write(crcBytes, e.HeaderOffset + 14);
         }
 
-        output.Write(CentralDirectory(entries, cdOffset), cdOffset);
-        output.Commit(total, options.FlushToDisk);
+        output.Append(CentralDirectory(entries, cdOffset));
+        output.FinishAppending();
+        var crcBytes = new byte[4];
+        foreach (Entry e in entries)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(crcBytes, e.Crc);
+            output.Patch(crcBytes, e.HeaderOffset + 14);
+        }
+
+        output.Commit(options.FlushToDisk);
     }
 
     /// <summary>The central directory, ZIP64 end record and locator, and end record.</summary>

@@ -1,4 +1,6 @@
-namespace SafeCkpt.Transforms;
+using SafeCkpt.Transforms;
+
+namespace SafeCkpt;
 
 /// <summary>
 /// What a save will write, decided without reading tensor bytes: every output tensor (name, dtype, shape, where
