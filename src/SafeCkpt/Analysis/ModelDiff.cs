@@ -1,4 +1,4 @@
-using System.Buffers;
+using CommunityToolkit.HighPerformance.Buffers;
 using System.Runtime.InteropServices;
 using SafeCkpt.Numerics;
 using SafeCkpt.Tensors;
@@ -76,10 +76,9 @@ public static class ModelDiff
             return new TensorDiff(a.Name, a, b, equal ? 0 : double.NaN, equal ? 0 : double.NaN, equal);
         }
 
-        double[] va = ArrayPool<double>.Shared.Rent(ChunkElements);
-        double[] vb = ArrayPool<double>.Shared.Rent(ChunkElements);
-        byte[] raw = ArrayPool<byte>.Shared.Rent(ChunkElements * 8);
-        try
+        using SpanOwner<double> va = SpanOwner<double>.Allocate(ChunkElements);
+        using SpanOwner<double> vb = SpanOwner<double>.Allocate(ChunkElements);
+        using MemoryOwner<byte> raw = MemoryOwner<byte>.Allocate(ChunkElements * 8);
         {
             double max = 0, sum = 0;
             bool bytesEqual = sameLayout;
@@ -93,22 +92,24 @@ public static class ModelDiff
                     byte[] copyA = bytesA.ToArray();
                     Span<byte> bytesB = Load(sb, b, first, n, raw);
                     bytesEqual &= copyA.AsSpan().SequenceEqual(bytesB);
-                    ToDoubles(a.DType, copyA, va.AsSpan(0, n));
-                    ToDoubles(b.DType, bytesB, vb.AsSpan(0, n));
+                    ToDoubles(a.DType, copyA, va.Span[..n]);
+                    ToDoubles(b.DType, bytesB, vb.Span[..n]);
                 }
                 else
                 {
-                    ToDoubles(a.DType, bytesA, va.AsSpan(0, n));
-                    ToDoubles(b.DType, Load(sb, b, first, n, raw), vb.AsSpan(0, n));
+                    ToDoubles(a.DType, bytesA, va.Span[..n]);
+                    ToDoubles(b.DType, Load(sb, b, first, n, raw), vb.Span[..n]);
                 }
 
+                Span<double> xa = va.Span;
+                Span<double> xb = vb.Span;
                 for (int i = 0; i < n; i++)
                 {
-                    double d = Math.Abs(va[i] - vb[i]);
+                    double d = Math.Abs(xa[i] - xb[i]);
                     if (double.IsNaN(d))
                     {
                         // NaN in both at the same place is no difference; NaN against a number is an infinite one.
-                        d = double.IsNaN(va[i]) && double.IsNaN(vb[i]) ? 0 : double.PositiveInfinity;
+                        d = double.IsNaN(xa[i]) && double.IsNaN(xb[i]) ? 0 : double.PositiveInfinity;
                     }
 
                     max = Math.Max(max, d);
@@ -118,18 +119,12 @@ public static class ModelDiff
 
             return new TensorDiff(a.Name, a, b, max, a.ElementCount == 0 ? 0 : sum / a.ElementCount, bytesEqual);
         }
-        finally
-        {
-            ArrayPool<double>.Shared.Return(va);
-            ArrayPool<double>.Shared.Return(vb);
-            ArrayPool<byte>.Shared.Return(raw);
-        }
     }
 
-    private static Span<byte> Load(TensorStore store, TensorInfo t, long firstElement, int count, byte[] raw)
+    private static Span<byte> Load(TensorStore store, TensorInfo t, long firstElement, int count, MemoryOwner<byte> raw)
     {
         int size = t.DType.BitSize() / 8;
-        Span<byte> bytes = raw.AsSpan(0, count * size);
+        Span<byte> bytes = raw.Span[..(count * size)];
         store.ReadTensorChunk(t.Name, firstElement * size, bytes);
         return bytes;
     }
@@ -142,18 +137,13 @@ public static class ModelDiff
                 MemoryMarshal.Cast<byte, double>(bytes).CopyTo(values);
                 return;
             case DType.Float32 or DType.Float16 or DType.BFloat16:
-                float[] f = ArrayPool<float>.Shared.Rent(values.Length);
-                try
+                using (SpanOwner<float> f = SpanOwner<float>.Allocate(values.Length))
                 {
-                    ElementCast.Convert(dtype, DType.Float32, bytes, MemoryMarshal.AsBytes(f.AsSpan(0, values.Length)), values.Length);
+                    ElementCast.Convert(dtype, DType.Float32, bytes, MemoryMarshal.AsBytes(f.Span), values.Length);
                     for (int i = 0; i < values.Length; i++)
                     {
-                        values[i] = f[i];
+                        values[i] = f.Span[i];
                     }
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(f);
                 }
 
                 return;
@@ -178,28 +168,20 @@ public static class ModelDiff
 
     private static bool BytesEqual(TensorStore sa, TensorStore sb, TensorInfo t, CancellationToken cancellationToken)
     {
-        byte[] x = ArrayPool<byte>.Shared.Rent(ChunkElements);
-        byte[] y = ArrayPool<byte>.Shared.Rent(ChunkElements);
-        try
+        using SpanOwner<byte> x = SpanOwner<byte>.Allocate(ChunkElements);
+        using SpanOwner<byte> y = SpanOwner<byte>.Allocate(ChunkElements);
+        for (long at = 0; at < t.ByteLength; at += ChunkElements)
         {
-            for (long at = 0; at < t.ByteLength; at += ChunkElements)
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = (int)Math.Min(ChunkElements, t.ByteLength - at);
+            sa.ReadTensorChunk(t.Name, at, x.Span[..n]);
+            sb.ReadTensorChunk(t.Name, at, y.Span[..n]);
+            if (!x.Span[..n].SequenceEqual(y.Span[..n]))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                int n = (int)Math.Min(ChunkElements, t.ByteLength - at);
-                sa.ReadTensorChunk(t.Name, at, x.AsSpan(0, n));
-                sb.ReadTensorChunk(t.Name, at, y.AsSpan(0, n));
-                if (!x.AsSpan(0, n).SequenceEqual(y.AsSpan(0, n)))
-                {
-                    return false;
-                }
+                return false;
             }
+        }
 
-            return true;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(x);
-            ArrayPool<byte>.Shared.Return(y);
-        }
+        return true;
     }
 }

@@ -1,4 +1,4 @@
-using System.Buffers;
+using CommunityToolkit.HighPerformance.Buffers;
 using System.Runtime.InteropServices;
 using SafeCkpt.Tensors;
 
@@ -63,29 +63,22 @@ internal static class ElementCast
         }
 
         // Two steps through float32, one block at a time.
-        float[] scratch = ArrayPool<float>.Shared.Rent(Block);
-        try
+        using SpanOwner<float> scratch = SpanOwner<float>.Allocate(Block);
+        Span<byte> mid = MemoryMarshal.AsBytes(scratch.Span);
+        for (int i = 0; i < count; i += Block)
         {
-            Span<byte> mid = MemoryMarshal.AsBytes(scratch.AsSpan(0, Block));
-            for (int i = 0; i < count; i += Block)
+            int n = Math.Min(Block, count - i);
+            Convert(from, DType.Float32, source.Slice(i * fromSize, n * fromSize), mid, n);
+            Span<byte> d = destination.Slice(i * toSize, n * toSize);
+            if (to == DType.BFloat16)
             {
-                int n = Math.Min(Block, count - i);
-                Convert(from, DType.Float32, source.Slice(i * fromSize, n * fromSize), mid, n);
-                Span<byte> d = destination.Slice(i * toSize, n * toSize);
-                if (to == DType.BFloat16)
-                {
-                    // PyTorch's F16 → BF16 kernel writes NaN as 0x7FC0; its F32 and F64 vector kernels write 0xFFFF.
-                    CastKernels.SingleToBFloat16(MemoryMarshal.Cast<byte, float>(mid[..(n * 4)]), MemoryMarshal.Cast<byte, ushort>(d), from == DType.Float16 ? (ushort)0x7FC0 : (ushort)0xFFFF);
-                }
-                else
-                {
-                    Convert(DType.Float32, to, mid, d, n);
-                }
+                // PyTorch's F16 → BF16 kernel writes NaN as 0x7FC0; its F32 and F64 vector kernels write 0xFFFF.
+                CastKernels.SingleToBFloat16(MemoryMarshal.Cast<byte, float>(mid[..(n * 4)]), MemoryMarshal.Cast<byte, ushort>(d), from == DType.Float16 ? (ushort)0x7FC0 : (ushort)0xFFFF);
             }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(scratch);
+            else
+            {
+                Convert(DType.Float32, to, mid, d, n);
+            }
         }
     }
 }

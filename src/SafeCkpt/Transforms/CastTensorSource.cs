@@ -1,4 +1,4 @@
-using System.Buffers;
+using CommunityToolkit.HighPerformance.Buffers;
 using SafeCkpt.Numerics;
 using SafeCkpt.Tensors;
 
@@ -40,21 +40,14 @@ internal sealed class CastTensorSource : TensorSource
         long first = offset / _toSize;
         int count = destination.Length / _toSize;
         const int MaxElements = 1 << 20;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(count, MaxElements) * _fromSize);
-        try
+        using SpanOwner<byte> buffer = SpanOwner<byte>.Allocate(Math.Min(count, MaxElements) * _fromSize);
+        for (int done = 0; done < count;)
         {
-            for (int done = 0; done < count;)
-            {
-                int n = Math.Min(MaxElements, count - done);
-                Span<byte> input = buffer.AsSpan(0, n * _fromSize);
-                _inner.Read((first + done) * _fromSize, input);
-                ElementCast.Convert(_from, _to, input, destination.Slice(done * _toSize, n * _toSize), n);
-                done += n;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
+            int n = Math.Min(MaxElements, count - done);
+            Span<byte> input = buffer.Span[..(n * _fromSize)];
+            _inner.Read((first + done) * _fromSize, input);
+            ElementCast.Convert(_from, _to, input, destination.Slice(done * _toSize, n * _toSize), n);
+            done += n;
         }
     }
 
@@ -62,15 +55,8 @@ internal sealed class CastTensorSource : TensorSource
     {
         long start = offset / _toSize * _toSize;
         long end = Math.Min(Length, (offset + destination.Length + _toSize - 1) / _toSize * _toSize);
-        byte[] whole = ArrayPool<byte>.Shared.Rent((int)(end - start));
-        try
-        {
-            Read(start, whole.AsSpan(0, (int)(end - start)));
-            whole.AsSpan((int)(offset - start), destination.Length).CopyTo(destination);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(whole);
-        }
+        using SpanOwner<byte> whole = SpanOwner<byte>.Allocate((int)(end - start));
+        Read(start, whole.Span);
+        whole.Span.Slice((int)(offset - start), destination.Length).CopyTo(destination);
     }
 }
