@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Models;
 using SafeCkpt.Transforms;
@@ -163,10 +162,8 @@ internal static class ConvertCommand
 
     private static void WriteJson(TextWriter stdout, ModelFile model, ConversionResult r)
     {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        JsonOutput.Write(stdout, w =>
         {
-            w.WriteStartObject();
             w.WriteString("input", model.Path);
             w.WriteString("output", r.OutputPath);
             w.WriteNumber("inputBytes", new FileInfo(model.Path).Length);
@@ -183,10 +180,7 @@ internal static class ConvertCommand
             }
 
             w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        });
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Analysis;
 using SafeCkpt.Tensors;
@@ -27,10 +26,8 @@ internal static class DiffCommand
         var changed = r.Common.Where(d => !d.BytesEqual).OrderByDescending(d => double.IsNaN(d.MaxAbsDiff) ? double.PositiveInfinity : d.MaxAbsDiff).ToList();
         if (a.Has("--json"))
         {
-            using var stream = new MemoryStream();
-            using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            JsonOutput.Write(stdout, w =>
             {
-                w.WriteStartObject();
                 w.WriteString("a", ma.Path);
                 w.WriteString("b", mb.Path);
                 WriteNames(w, "onlyInA", r.OnlyInA);
@@ -52,10 +49,7 @@ internal static class DiffCommand
                 }
 
                 w.WriteEndArray();
-                w.WriteEndObject();
-            }
-
-            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+            });
         }
         else
         {

@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Tensors;
 using SafeCkpt.Transforms;
@@ -15,10 +14,8 @@ internal static class DryRun
         var replaced = plan.Tensors.Where(t => t.Origin != "model").GroupBy(t => t.Origin).ToList();
         if (json)
         {
-            using var stream = new MemoryStream();
-            using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            JsonOutput.Write(o, w =>
             {
-                w.WriteStartObject();
                 w.WriteString("input", model.Path);
                 w.WriteString("output", output);
                 w.WriteString("outputFormat", ckpt ? "ckpt" : "safetensors");
@@ -54,10 +51,7 @@ internal static class DryRun
                 }
 
                 w.WriteEndArray();
-                w.WriteEndObject();
-            }
-
-            o.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+            });
             return;
         }
 

@@ -17,10 +17,8 @@ internal static class HashCommand
         ModelHashes h = ModelHashes.Compute(a.Positional[0]);
         if (a.Has("--json"))
         {
-            using var stream = new MemoryStream();
-            using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            JsonOutput.Write(stdout, w =>
             {
-                w.WriteStartObject();
                 w.WriteString("file", a.Positional[0]);
                 w.WriteNumber("bytes", h.Length);
                 w.WriteString("sha256", h.Sha256);
@@ -31,11 +29,7 @@ internal static class HashCommand
                     w.WriteString("dataSha256", h.DataSha256);
                     w.WriteString("autov3", h.AutoV3);
                 }
-
-                w.WriteEndObject();
-            }
-
-            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+            });
         }
         else
         {

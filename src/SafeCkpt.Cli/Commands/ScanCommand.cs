@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Safety;
 
@@ -20,10 +19,8 @@ internal static class ScanCommand
         string verdict = report.IsUnsafe ? "unsafe" : report.IsMalformed ? "malformed" : "clean";
         if (a.Has("--json"))
         {
-            using var stream = new MemoryStream();
-            using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            JsonOutput.Write(stdout, w =>
             {
-                w.WriteStartObject();
                 w.WriteString("file", report.Path);
                 w.WriteString("format", InspectCommand.FormatName(report.Format));
                 w.WriteString("verdict", verdict);
@@ -52,10 +49,7 @@ internal static class ScanCommand
                 }
 
                 w.WriteEndArray();
-                w.WriteEndObject();
-            }
-
-            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+            });
             return code;
         }
 

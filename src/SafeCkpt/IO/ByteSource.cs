@@ -87,6 +87,24 @@ internal sealed class FileByteSource : ByteSource
         }
     }
 
+    /// <summary>
+    /// Opens <paramref name="path"/> and hands it to <paramref name="open"/>, which takes ownership; the file is
+    /// closed if <paramref name="open"/> throws.
+    /// </summary>
+    public static T OpenWith<T>(string path, Func<FileByteSource, T> open)
+    {
+        FileByteSource file = Open(path);
+        try
+        {
+            return open(file);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
     public override void ReadExactly(long offset, Span<byte> destination)
     {
         long at = offset;

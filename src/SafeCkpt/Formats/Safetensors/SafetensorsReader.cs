@@ -25,19 +25,7 @@ public static class SafetensorsReader
     /// <returns>A store that reads from the open file; dispose it to close the file.</returns>
     /// <exception cref="InvalidCheckpointException">The file breaks a rule of the format.</exception>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
-    public static TensorStore Open(string path)
-    {
-        var file = FileByteSource.Open(path);
-        try
-        {
-            return Open(file);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+    public static TensorStore Open(string path) => FileByteSource.OpenWith(path, file => Open(file));
 
     /// <summary>Opens safetensors bytes held in memory (tests, downloads kept in memory).</summary>
     /// <param name="bytes">The whole file.</param>

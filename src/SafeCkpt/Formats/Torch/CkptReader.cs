@@ -17,19 +17,7 @@ public static class CkptReader
     /// <exception cref="UnsafeCheckpointException">The file would run code if loaded by PyTorch (the message names what and where).</exception>
     /// <exception cref="InvalidCheckpointException">The file is malformed, or not a PyTorch checkpoint.</exception>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
-    public static TorchCheckpoint Open(string path)
-    {
-        var file = FileByteSource.Open(path);
-        try
-        {
-            return Open(file);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+    public static TorchCheckpoint Open(string path) => FileByteSource.OpenWith(path, file => Open(file));
 
     /// <summary>Opens checkpoint bytes held in memory (tests, downloads kept in memory).</summary>
     /// <param name="bytes">The whole file.</param>
