@@ -16,6 +16,11 @@ public class ConversionInteropTests
         { "safetensors/sd_tiny.safetensors", "fp32", "sd_tiny_f32.safetensors" },
         { "safetensors/dtypes.safetensors", "fp16", "dtypes_f16.safetensors" },
         { "safetensors/dtypes.safetensors", "bf16", "dtypes_bf16.safetensors" },
+
+        // Checked by verify_ema.py: torch itself selecting the EMA weights (LitEma naming) and casting.
+        { "ckpt/sd1_tiny_ema.ckpt", "ema-fp16", "sd1_tiny_ema_only_f16.ckpt" },
+        { "ckpt/sd1_tiny_ema.ckpt", "ema-bf16", "sd1_tiny_ema_only_bf16.safetensors" },
+        { "ckpt/sd1_tiny_ema.ckpt", "no-ema-fp16", "sd1_tiny_no_ema_f16.safetensors" },
     };
 
     [Theory]
@@ -31,6 +36,9 @@ public class ConversionInteropTests
                 "fp16" => m.ToHalf(),
                 "bf16" => m.ToBFloat16(),
                 "fp32" => m.ToFloat32(),
+                "ema-fp16" => m.SelectEma(true).ToHalf(),
+                "ema-bf16" => m.SelectEma(true).ToBFloat16(),
+                "no-ema-fp16" => m.SelectEma(false).ToHalf(),
                 _ => m.Convert(),
             };
             if (golden.EndsWith(".ckpt", StringComparison.Ordinal))
