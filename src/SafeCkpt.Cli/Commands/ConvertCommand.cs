@@ -184,20 +184,42 @@ internal static class ConvertCommand
     }
 }
 
-/// <summary>A one-line progress bar on stderr when it is a terminal; nothing when redirected.</summary>
+/// <summary>
+/// Progress on stderr: a redrawn bar on a terminal; when stderr is redirected, a plain line at every quarter, so
+/// logs stay readable. Nothing with <c>--json</c>.
+/// </summary>
 internal sealed class ProgressBar : IProgress<SaveProgress>, IDisposable
 {
     private readonly TextWriter _err;
+    private readonly bool _terminal;
     private readonly Stopwatch _watch = Stopwatch.StartNew();
     private long _lastDraw = -1;
+    private int _lastQuarter;
 
-    private ProgressBar(TextWriter err) => _err = err;
+    private ProgressBar(TextWriter err, bool terminal)
+    {
+        _err = err;
+        _terminal = terminal;
+    }
 
     public static ProgressBar? Create(TextWriter stderr, bool quiet) =>
-        quiet || Console.IsErrorRedirected ? null : new ProgressBar(stderr);
+        quiet ? null : new ProgressBar(stderr, terminal: !Console.IsErrorRedirected);
 
     public void Report(SaveProgress value)
     {
+        double f = value.TotalBytes == 0 ? 1 : (double)value.BytesWritten / value.TotalBytes;
+        if (!_terminal)
+        {
+            int quarter = (int)(f * 4);
+            if (quarter > _lastQuarter)
+            {
+                _lastQuarter = quarter;
+                _err.WriteLine($"progress: {quarter * 25}% ({Format.Bytes(value.BytesWritten)} of {Format.Bytes(value.TotalBytes)}, {_watch.Elapsed.TotalSeconds:0.0} s)");
+            }
+
+            return;
+        }
+
         long now = _watch.ElapsedMilliseconds;
         if (now - _lastDraw < 100 && value.BytesWritten < value.TotalBytes)
         {
@@ -205,12 +227,17 @@ internal sealed class ProgressBar : IProgress<SaveProgress>, IDisposable
         }
 
         _lastDraw = now;
-        double f = value.TotalBytes == 0 ? 1 : (double)value.BytesWritten / value.TotalBytes;
         int filled = (int)(f * 30);
         _err.Write($"\r[{new string('#', filled)}{new string('.', 30 - filled)}] {f * 100,5:0.0}%  {Format.Bytes(value.BytesWritten)} / {Format.Bytes(value.TotalBytes)}   ");
     }
 
-    public void Finish() => _err.Write("\r" + new string(' ', 78) + "\r");
+    public void Finish()
+    {
+        if (_terminal)
+        {
+            _err.Write("\r" + new string(' ', 78) + "\r");
+        }
+    }
 
     public void Dispose()
     {

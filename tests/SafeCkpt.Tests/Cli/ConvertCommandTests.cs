@@ -22,6 +22,7 @@ public class ConvertCommandTests
         Assert.DoesNotContain(s.Tensors, t => t.Name.StartsWith("model_ema.", StringComparison.Ordinal));
         Assert.All(s.Tensors.Where(t => t.Name.StartsWith("model.diffusion_model.", StringComparison.Ordinal)), t => Assert.Equal(DType.Float16, t.DType));
         Assert.Equal(DType.Int64, s["cond_stage_model.transformer.text_model.embeddings.position_ids"].DType);
+        Assert.Contains("progress: 100%", r.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]
