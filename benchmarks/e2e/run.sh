@@ -22,7 +22,8 @@ jobs=(
   "A python|/usr/bin/python3 $shared/py_convert.py sd15.ckpt out_pa.safetensors"
   "B safeckpt|./sc/safeckpt convert sd15.ckpt out_b.ckpt --dtype fp16 --no-ema"
   "B python|/usr/bin/python3 $shared/py_convert.py sd15.ckpt out_pb.ckpt"
-  "C limit|./limit_f16c ref_f16.safetensors out_limit_c $f16_bytes"
+  "C limit|./limit_f16c sd15.ckpt out_limit_c $((2 * f16_bytes))"
+  "C limit-in|./limit_f16c ref_f16.safetensors out_limit_ci $f16_bytes"
   "C safeckpt|./sc/safeckpt convert ref_f16.safetensors out_c.safetensors --dtype bf16"
   "C python|/usr/bin/python3 $here/py_st_to_bf16.py ref_f16.safetensors out_pc.safetensors"
 )
@@ -47,7 +48,7 @@ echo "|---|---|---|---|---|---|"
 for job in A B C; do
   limit=$(echo "${wall["$job limit"]:-${wall["A limit"]}}" | median)
   py=$(echo "${wall["$job python"]}" | median)
-  for tool in limit safeckpt python; do
+  for tool in limit limit-in safeckpt python; do
     [ -n "${wall["$job $tool"]:-}" ] || continue
     w=$(echo "${wall["$job $tool"]}" | median); m=$(echo "${rss["$job $tool"]}" | median)
     echo "| $job | $tool | $w | $(awk "BEGIN{printf \"%.0f\", $m/1024}") | $(awk "BEGIN{printf \"%.2f\", $w/$limit}") | $(awk "BEGIN{printf \"%.2f\", $w/$py}") |"
@@ -55,4 +56,25 @@ for job in A B C; do
 done
 echo
 echo "A: SD 1.5 full EMA fp32 ckpt (7.70 GB) -> no-EMA fp16 safetensors (2.13 GB); B: the same job written as ckpt;"
-echo "C: that fp16 safetensors -> bf16 safetensors (limit probe: F16C over the same number of input bytes)."
+echo "C: that fp16 safetensors -> bf16 safetensors. C limit writes as many bytes as the job (2.13 GB, reading 4.27 GB"
+echo "of sd15.ckpt); C limit-in reads the job's 2.13 GB input but writes only half of it."
+
+# Hashing: safeckpt hash (SHA-256 + AutoV2 + old hash; for safetensors also AutoV3) against sha256sum.
+declare -A hw
+for r in $(seq "$rounds"); do
+  for f in sd15.ckpt ref_f16.safetensors; do
+    for tool in sha256sum safeckpt; do
+      cat "$f" > /dev/null
+      if [ $tool = sha256sum ]; then /usr/bin/time -f "%e" -o t.txt sha256sum "$f" >/dev/null; else /usr/bin/time -f "%e" -o t.txt ./sc/safeckpt hash "$f" >/dev/null; fi
+      hw["$f $tool"]+="$(cat t.txt) "
+      echo "round $r  hash $f $tool: $(cat t.txt)s" >&2
+    done
+  done
+done
+echo
+echo "| hash job | sha256sum s | safeckpt hash s | ratio |"
+echo "|---|---|---|---|"
+for f in sd15.ckpt ref_f16.safetensors; do
+  a=$(echo "${hw["$f sha256sum"]}" | median); b=$(echo "${hw["$f safeckpt"]}" | median)
+  echo "| $f | $a | $b | $(awk "BEGIN{printf \"%.2f\", $b/$a}") |"
+done
