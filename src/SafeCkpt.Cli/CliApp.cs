@@ -9,7 +9,9 @@ internal static class CliApp
         usage: safeckpt <command> [options]
 
         commands:
-          inspect FILE [--json]    show what a model file holds: format, tensors, dtypes, metadata,
+          inspect FILE [--json]    show what a model file is (architecture, prediction type, size,
+                                   precision, EMA, VAE, text encoders, CLIP position ids, what
+                                   convert would save) and holds: format, tensors, dtypes, metadata,
                                    and for PyTorch checkpoints their other values and storage sharing
           scan FILE [--json]       list every global and unusual opcode the file's pickles would use,
                                    without loading it (exit 0 clean, 3 unsafe, 2 malformed)
@@ -28,6 +30,9 @@ internal static class CliApp
                                    mean absolute difference of every tensor, streaming
 
           hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
+          yaml MODEL [--out FILE] [--overwrite]
+                                   write the LDM config yaml web UIs read beside an SD 1.x, 2.x or
+                                   SDXL checkpoint (MODEL.yaml by default); refused for others
 
         common options:
           --json                   print one JSON object instead of text
@@ -64,6 +69,7 @@ internal static class CliApp
                 "convert" => ConvertCommand.Run(commandArgs, stdout, stderr),
                 "hash" => HashCommand.Run(commandArgs, stdout),
                 "diff" => DiffCommand.Run(commandArgs, stdout),
+                "yaml" => YamlCommand.Run(commandArgs, stdout),
                 _ => throw new UsageException($"unknown command '{rest[0]}'"),
             };
         }

@@ -128,6 +128,29 @@ public sealed class ModelFile : IDisposable
     public void SaveSafetensors(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
         SafetensorsWriter.Write(Tensors, path, options, cancellationToken);
 
+    /// <summary>
+    /// Tells which architecture the model is (or which kind of file: VAE, LoRA, ...) from its tensor names and
+    /// shapes, with the evidence, and summarises size, precision, EMA, VAE, text encoders and CLIP position ids.
+    /// </summary>
+    /// <returns>The report; <c>unknown</c> with a reason when no rule matched.</returns>
+    public Models.ArchitectureReport DetectArchitecture() => Models.ArchitectureDetector.Detect(Tensors, Metadata, Path);
+
+    /// <summary>
+    /// Writes the LDM/SGM config yaml the web UIs expect beside an SD 1.x, 2.x or SDXL checkpoint (see
+    /// <see cref="Models.ConfigYaml"/>), atomically.
+    /// </summary>
+    /// <param name="path">The yaml file; null for the model's path with the extension <c>.yaml</c>.</param>
+    /// <param name="options">Overwrite and flush settings.</param>
+    /// <returns>The path written.</returns>
+    /// <exception cref="ConversionException">The architecture has no such config (Flux, SD3, a LoRA, ...) or is unknown.</exception>
+    /// <exception cref="OutputException">The file exists (and overwriting was not asked for) or cannot be written.</exception>
+    public string WriteConfigYaml(string? path = null, SaveOptions? options = null)
+    {
+        path ??= System.IO.Path.ChangeExtension(Path, ".yaml");
+        Models.ConfigYaml.Write(DetectArchitecture(), path, options, [Path]);
+        return path;
+    }
+
     /// <summary>Closes the file.</summary>
     public void Dispose() => Tensors.Dispose();
 }

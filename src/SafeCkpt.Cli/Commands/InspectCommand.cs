@@ -1,11 +1,12 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Formats.Torch;
+using SafeCkpt.Models;
 using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Cli.Commands;
 
-/// <summary><c>safeckpt inspect FILE [--json]</c>: what a model file holds.</summary>
+/// <summary><c>safeckpt inspect FILE [--json]</c>: what a model file is (a summary for people first) and what it holds.</summary>
 internal static class InspectCommand
 {
     public static int Run(string[] args, TextWriter stdout)
@@ -38,9 +39,113 @@ internal static class InspectCommand
         _ => "unknown",
     };
 
+    internal static string PredictionName(PredictionType p) => p switch
+    {
+        PredictionType.Epsilon => "eps",
+        PredictionType.V => "v",
+        PredictionType.Edm => "edm",
+        PredictionType.VEdm => "v-edm",
+        PredictionType.Flow => "flow",
+        _ => "unknown",
+    };
+
+    private static string ComponentName(ModelComponent c) => c switch
+    {
+        ModelComponent.UNet => "unet",
+        ModelComponent.Vae => "vae",
+        ModelComponent.TextEncoder => "text-encoder",
+        ModelComponent.Ema => "ema",
+        _ => "other",
+    };
+
+    private static string EmaName(EmaState e) => e switch
+    {
+        EmaState.BothSets => "both",
+        EmaState.EmaOnly => "ema-only",
+        _ => "none",
+    };
+
+    /// <summary>What <c>convert</c> would shrink the file to with the options that matter here, or null when they change nothing.</summary>
+    private static (string Command, long Bytes)? ConvertEstimate(ModelFile model, ArchitectureReport r)
+    {
+        ModelPipeline p = model.Convert();
+        var flags = new List<string>();
+        if (model.Tensors.Tensors.Any(x => x.DType is DType.Float32 or DType.Float64))
+        {
+            p = p.ToHalf();
+            flags.Add("--dtype fp16");
+        }
+
+        if (r.Ema == EmaState.BothSets)
+        {
+            p = p.SelectEma(false);
+            flags.Add("--no-ema");
+        }
+
+        if (flags.Count == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ($"convert {string.Join(' ', flags)}", p.Plan().OutputTensorBytes);
+        }
+        catch (SafeCkptException)
+        {
+            return null;
+        }
+    }
+
+    private static void WriteSummary(ModelFile model, ArchitectureReport r, TextWriter o)
+    {
+        string of = r.BaseArchitecture is { } b && b != r.Id ? $" for {b}" : string.Empty;
+        o.WriteLine(r.Id == "unknown"
+            ? $"Model:    unknown ({r.Reason})"
+            : $"Model:    {r.Name} [{r.Id}]{of}, {r.Confidence.ToString().ToLowerInvariant()} confidence");
+        if (r.HasMetadataConflict)
+        {
+            o.WriteLine($"          metadata modelspec.architecture = {r.MetadataArchitecture}, but the weights look like {r.WeightsId}; the metadata is trusted");
+        }
+
+        o.WriteLine($"Predicts: {PredictionName(r.PredictionType)}{(r.Markers.Count > 0 ? $" (markers: {string.Join(", ", r.Markers)})" : string.Empty)}");
+        o.WriteLine($"Size:     {Format.Count(r.Parameters)} parameters, {Format.Bytes(r.Bytes)}");
+        o.WriteLine($"Precision: {string.Join(", ", r.Components.Select(c => $"{ComponentName(c.Component)} {string.Join("+", c.DTypeBytes.Keys.Select(d => d.ToSafetensorsName()))} ({Format.Bytes(c.Bytes)})"))}");
+        o.WriteLine($"EMA:      {r.Ema switch { EmaState.BothSets => "both sets (UNet and model_ema.*)", EmaState.EmaOnly => "EMA weights only (model_ema.*)", _ => "none" }}");
+        o.WriteLine($"VAE:      {(r.HasVae ? "included" : "none")}");
+        o.WriteLine($"Text encoders: {(r.TextEncoders.Count == 0 ? "none" : string.Join(", ", r.TextEncoders))}");
+        foreach (PositionIdsCheck ids in r.PositionIds)
+        {
+            string state = !ids.IsBroken ? "ok"
+                : !ids.IsReadable ? $"broken: {ids.DType.ToSafetensorsName()} {string.Join("x", ids.Shape)} is not 77 position ids"
+                : ids.WrongPositions.Count > 0 ? $"broken: {ids.WrongPositions.Count} wrong positions ({string.Join(", ", ids.WrongPositions.Take(10))}{(ids.WrongPositions.Count > 10 ? ", ..." : string.Empty)}); convert --fix-clip resets them"
+                : $"stored as {ids.DType.ToSafetensorsName()}, not int64; convert --fix-clip rewrites them";
+            o.WriteLine($"Position ids: {state} ({ids.Key})");
+        }
+
+        if (ConvertEstimate(model, r) is { } est)
+        {
+            o.WriteLine($"Convert:  {est.Command} would write ~{Format.Bytes(est.Bytes)} (now {Format.Bytes(r.Bytes)})");
+        }
+
+        o.WriteLine("Evidence:");
+        foreach (string e in r.Evidence.Take(12))
+        {
+            o.WriteLine($"  {e}");
+        }
+
+        if (r.Evidence.Count > 12)
+        {
+            o.WriteLine($"  ... {r.Evidence.Count - 12} more (--json has all)");
+        }
+
+        o.WriteLine();
+    }
+
     private static void WriteText(ModelFile model, TextWriter o)
     {
         TensorStore t = model.Tensors;
+        WriteSummary(model, model.DetectArchitecture(), o);
         o.WriteLine($"File:     {model.Path}");
         o.WriteLine($"Format:   {FormatName(model.Format)}");
         o.WriteLine($"Tensors:  {Format.Count(t.Count)} ({Format.Bytes(t.TotalBytes)}, {Format.Count(t.Tensors.Sum(x => x.ElementCount))} elements)");
@@ -107,6 +212,7 @@ internal static class InspectCommand
             w.WriteString("format", FormatName(model.Format));
             w.WriteNumber("tensorCount", t.Count);
             w.WriteNumber("totalBytes", t.TotalBytes);
+            WriteArchitectureJson(model, w);
             w.WriteStartObject("dtypes");
             foreach (var g in Histogram(t))
             {
@@ -170,6 +276,94 @@ internal static class InspectCommand
         }
 
         o.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    private static void WriteArchitectureJson(ModelFile model, Utf8JsonWriter w)
+    {
+        ArchitectureReport r = model.DetectArchitecture();
+        w.WriteStartObject("architecture");
+        w.WriteString("id", r.Id);
+        w.WriteString("name", r.Name);
+        w.WriteString("confidence", r.Confidence.ToString().ToLowerInvariant());
+        w.WriteString("predictionType", PredictionName(r.PredictionType));
+        w.WriteString("baseArchitecture", r.BaseArchitecture);
+        w.WriteString("weightsId", r.WeightsId);
+        w.WriteString("metadataArchitecture", r.MetadataArchitecture);
+        w.WriteBoolean("metadataConflict", r.HasMetadataConflict);
+        w.WriteString("reason", r.Reason);
+        w.WriteStartArray("evidence");
+        foreach (string e in r.Evidence)
+        {
+            w.WriteStringValue(e);
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteNumber("parameters", r.Parameters);
+        w.WriteStartArray("components");
+        foreach (ComponentSummary c in r.Components)
+        {
+            w.WriteStartObject();
+            w.WriteString("component", ComponentName(c.Component));
+            w.WriteNumber("tensors", c.TensorCount);
+            w.WriteNumber("parameters", c.Parameters);
+            w.WriteNumber("bytes", c.Bytes);
+            w.WriteStartObject("dtypes");
+            foreach (KeyValuePair<DType, long> d in c.DTypeBytes)
+            {
+                w.WriteNumber(d.Key.ToSafetensorsName(), d.Value);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteString("ema", EmaName(r.Ema));
+        w.WriteBoolean("vae", r.HasVae);
+        w.WriteStartArray("textEncoders");
+        foreach (string te in r.TextEncoders)
+        {
+            w.WriteStringValue(te);
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("positionIds");
+        foreach (PositionIdsCheck ids in r.PositionIds)
+        {
+            w.WriteStartObject();
+            w.WriteString("key", ids.Key);
+            w.WriteString("dtype", ids.DType.ToSafetensorsName());
+            w.WriteBoolean("broken", ids.IsBroken);
+            w.WriteStartArray("wrongPositions");
+            foreach (int i in ids.WrongPositions)
+            {
+                w.WriteNumberValue(i);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("markers");
+        foreach (string m in r.Markers)
+        {
+            w.WriteStringValue(m);
+        }
+
+        w.WriteEndArray();
+        if (ConvertEstimate(model, r) is { } est)
+        {
+            w.WriteStartObject("convertEstimate");
+            w.WriteString("command", est.Command);
+            w.WriteNumber("outputTensorBytes", est.Bytes);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("convertEstimate");
+        }
     }
 
     private static IEnumerable<(string Name, int Count, long Bytes)> Histogram(TensorStore t) =>

@@ -24,7 +24,7 @@ public sealed class TransformProperties : IDisposable
     private static readonly Func<ModelPipeline, ModelPipeline>[] Steps =
     [
         p => p.ToHalf(), p => p.ToBFloat16(), p => p.ToFloat32(), p => p.SelectEma(true), p => p.SelectEma(false),
-        p => p.Prune(), p => p.FixClipPositionIds(), p => p.ToHalf(Models.ModelComponent.UNet), p => p.Drop(Models.ModelComponent.Vae),
+        p => p.Prune(), p => p.FixClipPositionIds(), p => p.ToHalf(global::SafeCkpt.Models.ModelComponent.UNet), p => p.Drop(global::SafeCkpt.Models.ModelComponent.Vae),
     ];
 
     private static string Signature(ConversionPlan p) =>

@@ -1,0 +1,293 @@
+using System.Text;
+using SafeCkpt.IO;
+
+namespace SafeCkpt.Models;
+
+/// <summary>
+/// The LDM/SGM config yaml A1111, Forge and other web UIs read beside a checkpoint (<c>MODEL.yaml</c>), for the
+/// architectures that have one: SD 1.x (and inpainting, InstructPix2Pix), SD 2.x (512, 768-v, inpainting, depth,
+/// unCLIP L/H) and SDXL (base, refiner, inpainting). Written from the facts of the published configs
+/// (<c>v1-inference.yaml</c>, <c>v1-inpainting-inference.yaml</c>, <c>instruct-pix2pix.yaml</c>,
+/// <c>v2-inference(-v).yaml</c>, <c>v2-inpainting-inference.yaml</c>, <c>v2-midas-inference.yaml</c>,
+/// <c>v2-1-stable-unclip-l/h-inference.yaml</c>, <c>sd_xl_base.yaml</c>, <c>sd_xl_refiner.yaml</c>,
+/// <c>sd_xl_inpaint.yaml</c>); v-prediction found by markers or metadata adds <c>parameterization: "v"</c>
+/// (LDM) or <c>VScaling</c> (SGM).
+/// </summary>
+public static class ConfigYaml
+{
+    private static readonly HashSet<string> Supported = new(StringComparer.Ordinal)
+    {
+        "sd1", "sd1-inpaint", "sd1-pix2pix", "sd2", "sd2-v", "sd2-inpaint", "sd2-depth", "sd2-unclip-l", "sd2-unclip-h",
+        "sdxl", "sdxl-refiner", "sdxl-inpaint",
+    };
+
+    private static readonly string[] BaseSizeKeys = ["original_size_as_tuple", "crop_coords_top_left", "target_size_as_tuple"];
+    private static readonly string[] RefinerSizeKeys = ["original_size_as_tuple", "crop_coords_top_left", "aesthetic_score"];
+
+    /// <summary>Whether an architecture id has a config yaml.</summary>
+    /// <param name="id">An <see cref="ArchitectureReport.Id"/>.</param>
+    /// <returns>True for the SD 1.x, 2.x and SDXL ids.</returns>
+    public static bool IsSupported(string id) => Supported.Contains(id);
+
+    /// <summary>The config yaml for a detected architecture.</summary>
+    /// <param name="report">The detection report.</param>
+    /// <returns>The yaml text; its first line says which architecture it was written for.</returns>
+    /// <exception cref="ConversionException">The architecture has no config yaml, or its prediction type has none SafeCkpt knows.</exception>
+    public static string For(ArchitectureReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        string id = report.Id;
+        if (!Supported.Contains(id))
+        {
+            string why = id switch
+            {
+                "unknown" => "its architecture is unknown (" + report.Reason + ")",
+                "unet" => $"it is a UNet-only file ({report.BaseArchitecture ?? "unknown"} UNet without VAE and text encoder); web UIs read a config only beside a whole checkpoint",
+                "vae" or "text-encoder" or "lora" or "controlnet" or "embedding" or "diffusers-layout" => $"it is a {ArchitectureRules.Names[id]} file, not a checkpoint",
+                _ => $"{ArchitectureRules.Names.GetValueOrDefault(id, id)} checkpoints need no LDM config yaml (their loaders detect them)",
+            };
+            throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for '{id}': {why}. Config yamls exist for {string.Join(", ", Supported)}.");
+        }
+
+        if (report.PredictionType is PredictionType.Edm or PredictionType.VEdm)
+        {
+            throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for '{id}' with an EDM schedule ({report.PredictionType}): no published LDM config describes it; ComfyUI reads the edm_* markers instead.");
+        }
+
+        bool v = report.PredictionType == PredictionType.V;
+        YamlMap root = id.StartsWith("sdxl", StringComparison.Ordinal) ? Sgm(id, v) : Ldm(id, v);
+        string prediction = v ? "v-prediction" : "epsilon";
+        return YamlWriter.Write(root, [$"Config for {id} ({report.Name}, {prediction}), written by SafeCkpt from the published {Source(id, v)}."]);
+    }
+
+    /// <summary>Writes <see cref="For"/>'s text atomically.</summary>
+    internal static void Write(ArchitectureReport report, string path, SaveOptions? options, IEnumerable<string> inputs)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(For(report));
+        options ??= SaveOptions.Default;
+        using AtomicOutput output = AtomicOutput.Create(path, options.Overwrite, inputs, bytes.Length);
+        output.Append(bytes);
+        output.Commit(options.FlushToDisk);
+    }
+
+    private static string Source(string id, bool v) => id switch
+    {
+        "sd1" => v ? "v1-inference.yaml (with parameterization v)" : "v1-inference.yaml",
+        "sd1-inpaint" => "v1-inpainting-inference.yaml",
+        "sd1-pix2pix" => "instruct-pix2pix.yaml",
+        "sd2" => "v2-inference.yaml",
+        "sd2-v" => "v2-inference-v.yaml",
+        "sd2-inpaint" => "v2-inpainting-inference.yaml",
+        "sd2-depth" => "v2-midas-inference.yaml",
+        "sd2-unclip-l" => "v2-1-stable-unclip-l-inference.yaml",
+        "sd2-unclip-h" => "v2-1-stable-unclip-h-inference.yaml",
+        "sdxl" => v ? "sd_xl_base.yaml (with VScaling, as sd_xl_v.yaml)" : "sd_xl_base.yaml",
+        "sdxl-refiner" => "sd_xl_refiner.yaml",
+        _ => "sd_xl_inpaint.yaml",
+    };
+
+    private static YamlMap Ldm(string id, bool v)
+    {
+        bool sd2 = id.StartsWith("sd2", StringComparison.Ordinal);
+        (string target, string conditioning, long inChannels) = id switch
+        {
+            "sd1-inpaint" or "sd2-inpaint" => ("ldm.models.diffusion.ddpm.LatentInpaintDiffusion", "hybrid", 9L),
+            "sd1-pix2pix" => ("ldm.models.diffusion.ddpm_edit.LatentDiffusion", "hybrid", 8L),
+            "sd2-depth" => ("ldm.models.diffusion.ddpm.LatentDepth2ImageDiffusion", "hybrid", 5L),
+            "sd2-unclip-l" or "sd2-unclip-h" => ("ldm.models.diffusion.ddpm.ImageEmbeddingConditionedLatentDiffusion", "crossattn-adm", 4L),
+            _ => ("ldm.models.diffusion.ddpm.LatentDiffusion", "crossattn", 4L),
+        };
+        bool parameterizationV = v || id is "sd2-v" or "sd2-unclip-l" or "sd2-unclip-h";
+        var p = new YamlMap();
+        if (parameterizationV)
+        {
+            p.Add("parameterization", "v");
+        }
+
+        p.Add("linear_start", 0.00085);
+        p.Add("linear_end", 0.012);
+        p.Add("num_timesteps_cond", 1);
+        p.Add("log_every_t", 200);
+        p.Add("timesteps", 1000);
+        p.Add("first_stage_key", id == "sd1-pix2pix" ? "edited" : "jpg");
+        p.Add("cond_stage_key", id == "sd1-pix2pix" ? "edit" : "txt");
+        p.Add("image_size", id is "sd2-v" or "sd2-unclip-l" or "sd2-unclip-h" ? 96 : 64);
+        p.Add("channels", 4);
+        p.Add("cond_stage_trainable", false);
+        p.Add("conditioning_key", conditioning);
+        if (id is "sd1-inpaint" or "sd2-inpaint" or "sd2-depth")
+        {
+            p.Add("finetune_keys", null);
+        }
+
+        if (id == "sd1-pix2pix")
+        {
+            p.Add("load_ema", false);
+        }
+
+        p.Add("monitor", "val/loss_simple_ema");
+        p.Add("scale_factor", 0.18215);
+        p.Add("use_ema", false);
+        if (id == "sd2-depth")
+        {
+            p.Add("depth_stage_config", new YamlMap { { "target", "ldm.modules.midas.api.MiDaSInference" }, { "params", new YamlMap { { "model_type", "dpt_hybrid" } } } });
+        }
+
+        if (id is "sd2-unclip-l" or "sd2-unclip-h")
+        {
+            bool l = id == "sd2-unclip-l";
+            p.Add("embedding_dropout", 0.25);
+            p.Add("noise_aug_config", new YamlMap
+            {
+                { "target", "ldm.modules.encoders.modules.CLIPEmbeddingNoiseAugmentation" },
+                { "params", new YamlMap { { "timestep_dim", l ? 768 : 1024 }, { "noise_schedule_config", new YamlMap { { "timesteps", 1000 }, { "beta_schedule", "squaredcos_cap_v2" } } } } },
+            });
+            p.Add("embedder_config", l
+                ? new YamlMap { { "target", "ldm.modules.encoders.modules.ClipImageEmbedder" }, { "params", new YamlMap { { "model", "ViT-L/14" } } } }
+                : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder" }, { "params", new YamlMap { { "arch", "ViT-H-14" }, { "version", "laion2b_s32b_b79k" }, { "freeze", true } } } });
+        }
+
+        var unet = new YamlMap();
+        if (sd2)
+        {
+            unet.Add("use_checkpoint", true);
+            unet.Add("use_fp16", true);
+        }
+
+        if (id is "sd2-unclip-l" or "sd2-unclip-h")
+        {
+            unet.Add("num_classes", "sequential");
+            unet.Add("adm_in_channels", id == "sd2-unclip-l" ? 1536 : 2048);
+        }
+
+        unet.Add("image_size", 32);
+        unet.Add("in_channels", inChannels);
+        unet.Add("out_channels", 4);
+        unet.Add("model_channels", 320);
+        unet.Add("attention_resolutions", Ints(4, 2, 1));
+        unet.Add("num_res_blocks", 2);
+        unet.Add("channel_mult", Ints(1, 2, 4, 4));
+        if (sd2)
+        {
+            unet.Add("num_head_channels", 64);
+        }
+        else
+        {
+            unet.Add("num_heads", 8);
+        }
+
+        unet.Add("use_spatial_transformer", true);
+        if (sd2)
+        {
+            unet.Add("use_linear_in_transformer", true);
+        }
+
+        unet.Add("transformer_depth", 1);
+        unet.Add("context_dim", sd2 ? 1024 : 768);
+        if (!sd2)
+        {
+            unet.Add("use_checkpoint", true);
+        }
+
+        unet.Add("legacy", false);
+        p.Add("unet_config", new YamlMap { { "target", "ldm.modules.diffusionmodules.openaimodel.UNetModel" }, { "params", unet } });
+        p.Add("first_stage_config", FirstStage("ldm.models.autoencoder.AutoencoderKL", attnType: null));
+        p.Add("cond_stage_config", sd2
+            ? new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder" }, { "params", new YamlMap { { "freeze", true }, { "layer", "penultimate" } } } }
+            : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenCLIPEmbedder" } });
+        return new YamlMap { { "model", new YamlMap { { "base_learning_rate", 0.0001 }, { "target", target }, { "params", p } } } };
+    }
+
+    private static YamlMap Sgm(string id, bool v)
+    {
+        bool refiner = id == "sdxl-refiner";
+        var network = new YamlMap
+        {
+            { "adm_in_channels", refiner ? 2560 : 2816 },
+            { "num_classes", "sequential" },
+            { "use_checkpoint", true },
+            { "in_channels", id == "sdxl-inpaint" ? 9 : 4 },
+            { "out_channels", 4 },
+            { "model_channels", refiner ? 384 : 320 },
+            { "attention_resolutions", Ints(4, 2) },
+            { "num_res_blocks", 2 },
+            { "channel_mult", refiner ? Ints(1, 2, 4, 4) : Ints(1, 2, 4) },
+            { "num_head_channels", 64 },
+            { "use_linear_in_transformer", true },
+            { "transformer_depth", refiner ? 4 : (object)Ints(1, 2, 10) },
+            { "context_dim", refiner ? 1280 : 2048 },
+            { "spatial_transformer_attn_type", "softmax-xformers" },
+        };
+        var embedders = new List<YamlMap>();
+        if (!refiner)
+        {
+            embedders.Add(new YamlMap
+            {
+                { "is_trainable", false }, { "input_key", "txt" }, { "target", "sgm.modules.encoders.modules.FrozenCLIPEmbedder" },
+                { "params", new YamlMap { { "layer", "hidden" }, { "layer_idx", 11 } } },
+            });
+        }
+
+        var bigG = new YamlMap { { "arch", "ViT-bigG-14" }, { "version", "laion2b_s39b_b160k" }, { "freeze", true }, { "layer", "penultimate" }, { "always_return_pooled", true } };
+        if (!refiner)
+        {
+            bigG.Add("legacy", false);
+        }
+
+        embedders.Add(new YamlMap { { "is_trainable", false }, { "input_key", "txt" }, { "target", "sgm.modules.encoders.modules.FrozenOpenCLIPEmbedder2" }, { "params", bigG } });
+        foreach (string key in refiner ? RefinerSizeKeys : BaseSizeKeys)
+        {
+            embedders.Add(new YamlMap { { "is_trainable", false }, { "input_key", key }, { "target", "sgm.modules.encoders.modules.ConcatTimestepEmbedderND" }, { "params", new YamlMap { { "outdim", 256 } } } });
+        }
+
+        var denoiser = new YamlMap
+        {
+            { "target", "sgm.modules.diffusionmodules.denoiser.DiscreteDenoiser" },
+            {
+                "params", new YamlMap
+                {
+                    { "num_idx", 1000 },
+                    { "scaling_config", new YamlMap { { "target", v ? "sgm.modules.diffusionmodules.denoiser_scaling.VScaling" : "sgm.modules.diffusionmodules.denoiser_scaling.EpsScaling" } } },
+                    { "discretization_config", new YamlMap { { "target", "sgm.modules.diffusionmodules.discretizer.LegacyDDPMDiscretization" } } },
+                }
+            },
+        };
+        var p = new YamlMap
+        {
+            { "scale_factor", 0.13025 },
+            { "disable_first_stage_autocast", true },
+            { "denoiser_config", denoiser },
+            { "network_config", new YamlMap { { "target", "sgm.modules.diffusionmodules.openaimodel.UNetModel" }, { "params", network } } },
+            { "conditioner_config", new YamlMap { { "target", "sgm.modules.GeneralConditioner" }, { "params", new YamlMap { { "emb_models", embedders } } } } },
+            { "first_stage_config", FirstStage("sgm.models.autoencoder.AutoencoderKLInferenceWrapper", attnType: "vanilla-xformers") },
+        };
+        return new YamlMap { { "model", new YamlMap { { "target", "sgm.models.diffusion.DiffusionEngine" }, { "params", p } } } };
+    }
+
+    private static YamlMap FirstStage(string target, string? attnType)
+    {
+        var dd = new YamlMap();
+        if (attnType is not null)
+        {
+            dd.Add("attn_type", attnType);
+        }
+
+        dd.Add("double_z", true);
+        dd.Add("z_channels", 4);
+        dd.Add("resolution", 256);
+        dd.Add("in_channels", 3);
+        dd.Add("out_ch", 3);
+        dd.Add("ch", 128);
+        dd.Add("ch_mult", Ints(1, 2, 4, 4));
+        dd.Add("num_res_blocks", 2);
+        dd.Add("attn_resolutions", Ints());
+        dd.Add("dropout", 0.0);
+        return new YamlMap
+        {
+            { "target", target },
+            { "params", new YamlMap { { "embed_dim", 4 }, { "monitor", "val/rec_loss" }, { "ddconfig", dd }, { "lossconfig", new YamlMap { { "target", "torch.nn.Identity" } } } } },
+        };
+    }
+
+    private static List<int> Ints(params int[] values) => [.. values];
+}
