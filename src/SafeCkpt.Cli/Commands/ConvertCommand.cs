@@ -13,11 +13,11 @@ namespace SafeCkpt.Cli.Commands;
 /// </summary>
 internal static class ConvertCommand
 {
-    public const string Usage = "convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite] [--dry-run] [--json], or convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]";
+    public const string Usage = "convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml] [--overwrite] [--dry-run] [--json], or convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json", "--dry-run", "--recursive"], ["--dtype", "--vae", "--drop", "--keep-fp32", "--out", "--format"]);
+        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json", "--dry-run", "--recursive", "--yaml"], ["--dtype", "--vae", "--drop", "--keep-fp32", "--out", "--format"]);
         Options o = Options.From(a);
         if (a.Positional.Count == 1 && Directory.Exists(a.Positional[0]))
         {
@@ -35,6 +35,14 @@ internal static class ConvertCommand
         using ModelFile model = ModelFile.Open(input);
         using ModelFile? vae = o.VaePath is { } vaePath ? ModelFile.Open(vaePath) : null;
         ModelPipeline p = o.Build(model, vae);
+
+        // --yaml: decided on the source before anything is written, so a model without a config fails up front.
+        Models.ArchitectureReport? architecture = a.Has("--yaml") ? model.DetectArchitecture() : null;
+        if (architecture is not null && !Models.ConfigYaml.IsSupported(architecture.Id))
+        {
+            throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, input, $"{input}: is {architecture.Id} ({architecture.Name}); no config yaml exists for it, so --yaml cannot write one. Convert without --yaml.");
+        }
+
         if (o.DryRun)
         {
             DryRun.Print(p.Plan(), model, output, ckpt, o.Json, stdout);
@@ -44,6 +52,13 @@ internal static class ConvertCommand
         using var progress = ProgressBar.Create(stderr, o.Json);
         ConversionResult r = Save(p, output, ckpt, o.Overwrite, progress);
         progress?.Finish();
+        string? yaml = null;
+        if (architecture is not null)
+        {
+            yaml = Path.ChangeExtension(output, ".yaml");
+            Models.ConfigYaml.Write(architecture, yaml, new SaveOptions { Overwrite = o.Overwrite });
+        }
+
         if (o.Json)
         {
             WriteJson(stdout, model, r);
@@ -56,6 +71,10 @@ internal static class ConvertCommand
             }
 
             stdout.WriteLine(Summary(input, r));
+            if (yaml is not null)
+            {
+                stdout.WriteLine($"Wrote {yaml}: the config for {architecture!.Id} ({architecture.Name}).");
+            }
         }
 
         return ExitCodes.Success;

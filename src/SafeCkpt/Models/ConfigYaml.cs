@@ -60,6 +60,14 @@ public static class ConfigYaml
         return YamlWriter.Write(root, [$"Config for {id} ({report.Name}, {prediction}), written by SafeCkpt from the published {Source(id, v)}."]);
     }
 
+    /// <summary>Writes the config for a detected architecture to a file, atomically (e.g. beside a converted model).</summary>
+    /// <param name="report">The detected architecture (of the model the config is for).</param>
+    /// <param name="path">The yaml file to write.</param>
+    /// <param name="options">Overwrite and flush settings.</param>
+    /// <exception cref="ConversionException">No config exists for the architecture.</exception>
+    /// <exception cref="OutputException">The file exists or cannot be written.</exception>
+    public static void Write(ArchitectureReport report, string path, SaveOptions? options = null) => Write(report, path, options, []);
+
     /// <summary>Writes <see cref="For"/>'s text atomically.</summary>
     internal static void Write(ArchitectureReport report, string path, SaveOptions? options, IEnumerable<string> inputs)
     {

@@ -112,3 +112,28 @@ public class ConvertCommandTests
         Assert.Contains(".safetensors", r.StdErr, StringComparison.Ordinal);
     }
 }
+
+public class ConvertYamlTests
+{
+    [Fact]
+    public void Convert_with_yaml_writes_the_config_beside_the_output_named_after_it()
+    {
+        using var dir = new TempDir();
+        var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt", "sd1_tiny_ema.ckpt"), dir.File("tiny.safetensors"), "--dtype", "fp16", "--no-ema", "--yaml");
+        Assert.Equal(0, r.ExitCode);
+        string yaml = File.ReadAllText(dir.File("tiny.yaml"));
+        Assert.StartsWith("# Config for sd1", yaml, StringComparison.Ordinal);
+        Assert.Contains("LatentDiffusion", yaml, StringComparison.Ordinal);
+        Assert.Contains("Wrote " + dir.File("tiny.yaml"), r.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Convert_with_yaml_of_a_model_that_has_no_config_fails_before_writing_anything()
+    {
+        using var dir = new TempDir();
+        var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt", "textual_inversion.pt"), dir.File("ti.safetensors"), "--yaml");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--yaml", r.StdErr, StringComparison.Ordinal);
+        Assert.Empty(dir.Files());
+    }
+}
