@@ -16,19 +16,19 @@ internal static class CliApp
           scan FILE [--json]       list every global and unusual opcode the file's pickles would use,
                                    without loading it (exit 0 clean, 3 unsafe, 2 malformed)
           convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
-                 [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite]
-                 [--dry-run]
+                 [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml]
+                 [--overwrite] [--dry-run] [--json]
                                    convert to OUT's format (.safetensors, or .ckpt/.pt/.pth/.bin);
                                    without options lossless (tensors byte-identical); streaming, in
                                    bounded memory; nothing is written if anything is refused;
-                                   --dry-run prints the plan and writes nothing
+                                   --dry-run prints the plan and writes nothing; --yaml writes the
+                                   config yaml beside OUT
           convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]
                                    convert every model file of a folder; skips outputs that exist,
                                    carries on past bad files, prints a summary table
           diff A B [--all] [--json]
                                    missing and extra keys, shape and dtype changes, and the max and
                                    mean absolute difference of every tensor, streaming
-
           hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
           yaml MODEL [--out FILE] [--overwrite]
                                    write the LDM config yaml web UIs read beside an SD 1.x, 2.x or
