@@ -30,7 +30,7 @@ internal static class CliApp
                                    missing and extra keys, shape and dtype changes, and the max and
                                    mean absolute difference of every tensor, streaming
           hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
-          yaml MODEL [--out FILE] [--overwrite]
+          yaml MODEL [--out FILE] [--overwrite] [--json]
                                    write the LDM config yaml web UIs read beside an SD 1.x, 2.x or
                                    SDXL checkpoint (MODEL.yaml by default); refused for others
 

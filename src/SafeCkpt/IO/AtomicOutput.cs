@@ -7,8 +7,7 @@ namespace SafeCkpt.IO;
 /// An output file written under a temporary name in the target folder and renamed into place only by
 /// <see cref="Commit"/>; disposing without committing deletes the temporary file, so a failed or cancelled run
 /// leaves nothing behind. Content is appended sequentially (<see cref="Append"/>); large outputs on Linux go
-/// through a 4 KiB-aligned staging buffer with <see cref="DirectIO"/>. After <see cref="FinishAppending"/>, small
-/// <see cref="Patch"/> writes (checksums in headers) go through the page cache.
+/// through a 4 KiB-aligned staging buffer with <see cref="DirectIO"/>.
 /// </summary>
 internal sealed unsafe class AtomicOutput : IDisposable
 {
@@ -20,7 +19,6 @@ internal sealed unsafe class AtomicOutput : IDisposable
     private readonly string _tempPath;
     private readonly bool _overwrite;
     private SafeFileHandle? _handle;
-    private SafeFileHandle? _patchHandle;
     private byte* _staging;
     private int _staged;
     private long _flushed;
@@ -116,7 +114,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
         ObjectDisposedException.ThrowIf(_handle is null, this);
         if (_finished)
         {
-            throw new InvalidOperationException("The output is finished; only patches may follow.");
+            throw new InvalidOperationException("The output is finished.");
         }
 
         if (_staging == null)
@@ -139,7 +137,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
         }
     }
 
-    /// <summary>Writes the last staged bytes and sets the file's length; after this only patches are allowed.</summary>
+    /// <summary>Writes the last staged bytes and sets the file's length.</summary>
     public void FinishAppending()
     {
         ObjectDisposedException.ThrowIf(_handle is null, this);
@@ -161,24 +159,6 @@ internal sealed unsafe class AtomicOutput : IDisposable
         _finished = true;
     }
 
-    /// <summary>Overwrites bytes already appended (header checksums); only after <see cref="FinishAppending"/>.</summary>
-    public void Patch(ReadOnlySpan<byte> data, long offset)
-    {
-        if (!_finished)
-        {
-            throw new InvalidOperationException("Patch after FinishAppending.");
-        }
-
-        if (_staging == null)
-        {
-            Write(_handle!, data, offset);
-            return;
-        }
-
-        _patchHandle ??= File.OpenHandle(_tempPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-        Write(_patchHandle, data, offset);
-    }
-
     /// <summary>Finishes, optionally flushes to disk, and renames the file into place.</summary>
     public void Commit(bool flushToDisk)
     {
@@ -187,11 +167,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
         {
             if (flushToDisk)
             {
-                RandomAccess.FlushToDisk(_patchHandle ?? _handle!);
-                if (_patchHandle is not null)
-                {
-                    RandomAccess.FlushToDisk(_handle!);
-                }
+                RandomAccess.FlushToDisk(_handle!);
             }
 
             CloseHandles();
@@ -261,8 +237,6 @@ internal sealed unsafe class AtomicOutput : IDisposable
 
     private void CloseHandles()
     {
-        _patchHandle?.Dispose();
-        _patchHandle = null;
         _handle?.Dispose();
         _handle = null;
     }

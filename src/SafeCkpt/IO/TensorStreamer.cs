@@ -28,10 +28,11 @@ internal sealed class TensorStreamer
     }
 
     /// <summary>
-    /// One tensor to append: bytes to write before it (a zip local header), its source, and an optional observer of
-    /// every chunk of the tensor (checksums).
+    /// One tensor to append: bytes to write before it (a zip local header), its source, an optional observer of
+    /// every chunk of the tensor (checksums), and bytes to write after it, made once every chunk was observed (a zip
+    /// data descriptor with the checksum).
     /// </summary>
-    public readonly record struct Item(string Name, TensorSource Source, byte[]? Prefix = null, Action<ReadOnlySpan<byte>>? Observe = null);
+    public readonly record struct Item(string Name, TensorSource Source, byte[]? Prefix = null, Action<ReadOnlySpan<byte>>? Observe = null, Func<byte[]>? Suffix = null);
 
     /// <summary>Appends every item; returns when all bytes are written, or throws the first error of either stage.</summary>
     public void CopyAll(IReadOnlyList<Item> items)
@@ -97,6 +98,11 @@ internal sealed class TensorStreamer
                     item.Observe?.Invoke(buffer.AsSpan(0, n));
                     full.Add((buffer, n, true, item.Name), failed.Token);
                     offset += n;
+                }
+
+                if (item.Suffix?.Invoke() is { Length: > 0 } suffix)
+                {
+                    full.Add((suffix, suffix.Length, false, item.Name), failed.Token);
                 }
             }
 

@@ -83,3 +83,18 @@ public class YamlAndArchitectureCommandTests
         Assert.False(File.Exists(dir.File("lora.yaml")));
     }
 }
+
+public class YamlJsonTests
+{
+    [Fact]
+    public void Yaml_json_names_the_written_file_and_the_architecture()
+    {
+        using var dir = new TempDir();
+        var r = SafeCkptTool.Run("yaml", Fixtures.Path_("ckpt", "sd1_tiny_ema.ckpt"), "--out", dir.File("m.yaml"), "--json");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.StdOut);
+        Assert.Equal(dir.File("m.yaml"), doc.RootElement.GetProperty("yaml").GetString());
+        Assert.Equal("sd1", doc.RootElement.GetProperty("architecture").GetProperty("id").GetString());
+        Assert.True(File.Exists(dir.File("m.yaml")));
+    }
+}

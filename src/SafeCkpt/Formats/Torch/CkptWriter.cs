@@ -9,8 +9,9 @@ namespace SafeCkpt.Formats.Torch;
 /// <summary>
 /// Writes PyTorch zip checkpoints the way <c>torch.save</c> does: <c>archive/data.pkl</c> (protocol 2,
 /// <c>{"state_dict": ...}</c>), one stored (uncompressed) record per tensor at <c>archive/data/N</c> with its data
-/// 64-byte aligned by an <c>FB</c> padding field, <c>archive/version</c>, ZIP64 records past 4 GiB. Tensors are
-/// streamed; each local header's CRC-32 is patched in after its data.
+/// 64-byte aligned by an <c>FB</c> padding field, <c>archive/version</c>, ZIP64 records past 4 GiB. Like
+/// <c>torch.save</c> (miniz), each record's CRC-32 follows it in a data descriptor (general flag bit 3), so the
+/// whole file is one sequential stream: nothing is patched afterwards.
 /// </summary>
 internal static class CkptWriter
 {
@@ -37,7 +38,7 @@ internal static class CkptWriter
         foreach (Entry e in entries)
         {
             e.Layout(at);
-            at = e.DataOffset + e.Size;
+            at = e.DataOffset + e.Size + e.DescriptorLength;
         }
 
         long cdOffset = at;
@@ -46,44 +47,28 @@ internal static class CkptWriter
 
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, total);
         var items = new List<TensorStreamer.Item>();
-        var crcs = new Dictionary<Entry, Crc32>();
         foreach (Entry e in entries)
         {
             var crc = new Crc32();
-            crcs[e] = crc;
             if (e.Bytes is not null)
             {
-                crc.Append(e.Bytes);
-                items.Add(new TensorStreamer.Item(e.Name, new MemoryTensorSource(e.Bytes), e.LocalHeader()));
+                items.Add(new TensorStreamer.Item(e.Name, new MemoryTensorSource(e.Bytes), e.LocalHeader(), crc.Append, () => e.Descriptor(crc)));
             }
             else
             {
-                items.Add(new TensorStreamer.Item(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.LocalHeader(), crc.Append));
+                items.Add(new TensorStreamer.Item(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.LocalHeader(), crc.Append, () => e.Descriptor(crc)));
             }
         }
 
-        // One sequential pass: each local header (CRC still zero) then its record; the CRC of each record is computed
-        // on the reading side as its chunks pass, then patched into the local headers and written in the directory.
+        // One sequential pass: each local header, its record, and its data descriptor with the CRC-32 computed on the
+        // reading side as the record's chunks passed; then the central directory.
         new TensorStreamer(output, options, cancellationToken).CopyAll(items);
         if (output.Position != cdOffset)
         {
             throw new InvalidOperationException($"Zip layout error: the records end at {output.Position}, the plan says {cdOffset}.");
         }
 
-        foreach (Entry e in entries)
-        {
-            e.Crc = crcs[e].GetCurrentHashAsUInt32();
-        }
-
         output.Append(CentralDirectory(entries, cdOffset));
-        output.FinishAppending();
-        var crcBytes = new byte[4];
-        foreach (Entry e in entries)
-        {
-            BinaryPrimitives.WriteUInt32LittleEndian(crcBytes, e.Crc);
-            output.Patch(crcBytes, e.HeaderOffset + 14);
-        }
-
         output.Commit(options.FlushToDisk);
     }
 
@@ -117,7 +102,7 @@ internal static class CkptWriter
             w.Write(0x02014b50u);
             w.Write((ushort)((3 << 8) | 45));   // made by: Unix, spec 4.5
             w.Write((ushort)(bigSize || bigOffset ? 45 : 20));
-            w.Write((ushort)0);                 // flags
+            w.Write(Flags);
             w.Write((ushort)0);                 // stored
             w.Write((ushort)0);                 // time
             w.Write((ushort)0x21);              // date: 1980-01-01
@@ -162,6 +147,9 @@ internal static class CkptWriter
         return ms.ToArray();
     }
 
+    /// <summary>General purpose flags: bit 3 (sizes and CRC in a data descriptor after the data), bit 11 (UTF-8 names), as torch.save writes.</summary>
+    private const ushort Flags = 0x0808;
+
     private sealed class Entry(string name, long size, (TensorInfo Info, TensorSource Source)? tensor, byte[]? bytes)
     {
         public string Name { get; } = name;
@@ -184,6 +172,30 @@ internal static class CkptWriter
 
         private bool Zip64 => Size >= Max32;
 
+        /// <summary>The data descriptor's length: signature, CRC-32 and two sizes of 4 bytes (8 for ZIP64 records).</summary>
+        public int DescriptorLength => Zip64 ? 24 : 16;
+
+        /// <summary>The data descriptor that follows the record, once its CRC-32 is known.</summary>
+        public byte[] Descriptor(Crc32 crc)
+        {
+            Crc = crc.GetCurrentHashAsUInt32();
+            var d = new byte[DescriptorLength];
+            BinaryPrimitives.WriteUInt32LittleEndian(d, 0x08074b50);
+            BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(4), Crc);
+            if (Zip64)
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(d.AsSpan(8), Size);
+                BinaryPrimitives.WriteInt64LittleEndian(d.AsSpan(16), Size);
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(8), (uint)Size);
+                BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(12), (uint)Size);
+            }
+
+            return d;
+        }
+
         public void Layout(long headerOffset)
         {
             HeaderOffset = headerOffset;
@@ -198,13 +210,13 @@ internal static class CkptWriter
             var w = new BinaryWriter(ms);
             w.Write(0x04034b50u);
             w.Write((ushort)(Zip64 ? 45 : 20));
-            w.Write((ushort)0);
+            w.Write(Flags);
             w.Write((ushort)0);
             w.Write((ushort)0);
             w.Write((ushort)0x21);
-            w.Write(0u);                        // CRC-32, patched after the data
-            w.Write(Zip64 ? Max32 : (uint)Size);
-            w.Write(Zip64 ? Max32 : (uint)Size);
+            w.Write(0u);                        // CRC-32 and sizes: in the data descriptor after the data
+            w.Write(Zip64 ? Max32 : 0u);
+            w.Write(Zip64 ? Max32 : 0u);
             w.Write((ushort)NameBytes.Length);
             w.Write((ushort)((Zip64 ? 20 : 0) + 4 + Padding));
             w.Write(NameBytes);
