@@ -111,10 +111,15 @@ public sealed class ModelFile : IDisposable
     /// <returns>The pipeline.</returns>
     public ModelPipeline Prune() => Convert().Prune();
 
-    /// <summary>Starts a conversion that bakes in a VAE; see <see cref="ModelPipeline.ReplaceVae"/>.</summary>
+    /// <summary>Starts a conversion that bakes in a VAE; see <see cref="ModelPipeline.ReplaceVae(ModelFile)"/>.</summary>
     /// <param name="vae">The open VAE file; keep it open until saving.</param>
     /// <returns>The pipeline.</returns>
     public ModelPipeline ReplaceVae(ModelFile vae) => Convert().ReplaceVae(vae);
+
+    /// <summary>Starts a conversion that bakes in a VAE given by path; see <see cref="ModelPipeline.ReplaceVae(string)"/>.</summary>
+    /// <param name="vaePath">The VAE file.</param>
+    /// <returns>The pipeline.</returns>
+    public ModelPipeline ReplaceVae(string vaePath) => Convert().ReplaceVae(vaePath);
 
     /// <summary>Starts a conversion that fixes CLIP position ids; see <see cref="ModelPipeline.FixClipPositionIds"/>.</summary>
     /// <returns>The pipeline.</returns>

@@ -75,6 +75,11 @@ public sealed class ModelPipeline
     /// <returns>A new pipeline.</returns>
     public ModelPipeline ReplaceVae(ModelFile vae) => Apply(new ReplaceVae(vae));
 
+    /// <summary>Bakes in a standalone VAE given by path; the file is opened for the save and closed after it.</summary>
+    /// <param name="vaePath">The VAE file.</param>
+    /// <returns>A new pipeline.</returns>
+    public ModelPipeline ReplaceVae(string vaePath) => Apply(new ReplaceVae(vaePath));
+
     /// <summary>Keeps only the VAE, with standalone VAE key names.</summary>
     /// <returns>A new pipeline.</returns>
     public ModelPipeline ExtractVae() => Apply(new ExtractVae());
@@ -98,14 +103,57 @@ public sealed class ModelPipeline
     /// <exception cref="ConversionException">A transform cannot apply to this model (no EMA weights, a VAE that does not fit).</exception>
     public ConversionPlan Plan()
     {
+        TensorPlan plan = BuildPlan();
+        Close(plan);
+        return new ConversionPlan(plan, Source.Tensors.TotalBytes);
+    }
+
+    /// <summary>Runs the transforms; files they open stay open in <see cref="TensorPlan.Owned"/> until closed.</summary>
+    private TensorPlan BuildPlan()
+    {
         TensorStore store = Source.Tensors;
         var plan = new TensorPlan(store.Entries().Select(e => new PlannedTensor(e.Info.Name, e.Info, e.Source, null, "model")), store.Metadata, Source.Path);
-        foreach (TensorTransform t in Transforms)
+        try
         {
-            t.Apply(plan);
+            foreach (TensorTransform t in Transforms)
+            {
+                t.Apply(plan);
+            }
+
+            return plan;
+        }
+        catch
+        {
+            Close(plan);
+            throw;
+        }
+    }
+
+    private static void Close(TensorPlan plan)
+    {
+        foreach (IDisposable d in plan.Owned)
+        {
+            d.Dispose();
         }
 
-        return new ConversionPlan(plan, store.TotalBytes);
+        plan.Owned.Clear();
+    }
+
+    /// <summary>Plans, then writes with <paramref name="write"/>, closing any file a transform opened.</summary>
+    private ConversionResult Save(string path, Action<ConversionPlan> write)
+    {
+        var watch = Stopwatch.StartNew();
+        TensorPlan built = BuildPlan();
+        try
+        {
+            var plan = new ConversionPlan(built, Source.Tensors.TotalBytes);
+            write(plan);
+            return new ConversionResult(path, plan, new FileInfo(path).Length, watch.Elapsed);
+        }
+        finally
+        {
+            Close(built);
+        }
     }
 
     /// <summary>Writes the converted model as safetensors, streaming.</summary>
@@ -113,24 +161,14 @@ public sealed class ModelPipeline
     /// <param name="options">Overwrite, flush and progress settings.</param>
     /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
     /// <returns>What was written.</returns>
-    public ConversionResult SaveSafetensors(string path, SaveOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        var watch = Stopwatch.StartNew();
-        ConversionPlan plan = Plan();
-        SafetensorsWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), plan.Metadata, path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken);
-        return new ConversionResult(path, plan, new FileInfo(path).Length, watch.Elapsed);
-    }
+    public ConversionResult SaveSafetensors(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
+        Save(path, plan => SafetensorsWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), plan.Metadata, path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken));
 
     /// <summary>Writes the converted model as a PyTorch zip checkpoint (<c>{"state_dict": ...}</c>), streaming.</summary>
     /// <param name="path">The output file; never the input.</param>
     /// <param name="options">Overwrite, flush and progress settings.</param>
     /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
     /// <returns>What was written.</returns>
-    public ConversionResult SaveCkpt(string path, SaveOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        var watch = Stopwatch.StartNew();
-        ConversionPlan plan = Plan();
-        Formats.Torch.CkptWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken);
-        return new ConversionResult(path, plan, new FileInfo(path).Length, watch.Elapsed);
-    }
+    public ConversionResult SaveCkpt(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
+        Save(path, plan => Formats.Torch.CkptWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken));
 }

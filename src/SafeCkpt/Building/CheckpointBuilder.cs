@@ -113,6 +113,14 @@ public sealed class CheckpointBuilder
     public void SaveSafetensors(string path, SaveOptions? options = null) =>
         SafetensorsWriter.Write(_tensors, _metadata, path, options ?? SaveOptions.Default, [], CancellationToken.None);
 
+    /// <summary>Writes the tensors as a PyTorch zip checkpoint (<c>{"state_dict": ...}</c>, as torch.save writes it); metadata is not kept (a .ckpt has no place for it).</summary>
+    /// <param name="path">The output file.</param>
+    /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <exception cref="ConversionException">A tensor's dtype cannot be held by a .ckpt (U16/U32/U64/F8...).</exception>
+    /// <exception cref="OutputException">The output exists or cannot be written.</exception>
+    public void SaveCkpt(string path, SaveOptions? options = null) =>
+        Formats.Torch.CkptWriter.Write(_tensors, path, options ?? SaveOptions.Default, [], CancellationToken.None);
+
     private CheckpointBuilder AddSource(TensorInfo info, TensorSource source)
     {
         if (info.Name == SafetensorsReader.MetadataKey)

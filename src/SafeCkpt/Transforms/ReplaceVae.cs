@@ -10,19 +10,30 @@ namespace SafeCkpt.Transforms;
 /// </summary>
 public sealed class ReplaceVae : TensorTransform
 {
-    /// <summary>Creates the replacement.</summary>
+    private readonly ModelFile? _vae;
+
+    /// <summary>Creates the replacement from an open VAE file.</summary>
     /// <param name="vae">The open VAE file; keep it open until the model is saved.</param>
     public ReplaceVae(ModelFile vae)
     {
         ArgumentNullException.ThrowIfNull(vae);
-        Vae = vae;
+        _vae = vae;
+        VaePath = vae.Path;
     }
 
-    /// <summary>The VAE file.</summary>
-    public ModelFile Vae { get; }
+    /// <summary>Creates the replacement from a VAE file's path; the file is opened when the plan is made and closed after the save.</summary>
+    /// <param name="vaePath">The VAE file (.safetensors, .ckpt, .pt; with or without the <c>first_stage_model.</c> prefix).</param>
+    public ReplaceVae(string vaePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(vaePath);
+        VaePath = vaePath;
+    }
+
+    /// <summary>The VAE file's path.</summary>
+    public string VaePath { get; }
 
     /// <inheritdoc/>
-    public override string Description => $"bake in the VAE from {Vae.Path}";
+    public override string Description => $"bake in the VAE from {VaePath}";
 
     /// <summary>The VAE tensors of a file, keyed by their name inside the model (with the prefix).</summary>
     internal static Dictionary<string, TensorInfo> VaeTensors(ModelFile vae)
@@ -66,7 +77,20 @@ public sealed class ReplaceVae : TensorTransform
 
     internal override void Apply(TensorPlan plan)
     {
-        Dictionary<string, TensorInfo> vae = VaeTensors(Vae);
+        ModelFile vaeFile = _vae ?? Open(plan);
+        Apply(plan, vaeFile);
+    }
+
+    private ModelFile Open(TensorPlan plan)
+    {
+        ModelFile opened = ModelFile.Open(VaePath);
+        plan.Owned.Add(opened);
+        return opened;
+    }
+
+    private static void Apply(TensorPlan plan, ModelFile vaeFile)
+    {
+        Dictionary<string, TensorInfo> vae = VaeTensors(vaeFile);
         bool modelHasVae = plan.Tensors.Any(t => t.Name.StartsWith(Components.VaePrefix, StringComparison.Ordinal));
         int replaced = 0;
         var used = new HashSet<string>(StringComparer.Ordinal);
@@ -80,10 +104,10 @@ public sealed class ReplaceVae : TensorTransform
 
             if (!v.Shape.SequenceEqual(t.Shape))
             {
-                throw new ConversionException(SafeCkptErrorCode.ShapeMismatch, Vae.Path, $"{Vae.Path}: VAE tensor {v.Name} has shape {v.FormatShape()} but the model's {t.Name} has {t.Source.FormatShape()}; this VAE does not fit this model.") { TensorName = t.Name };
+                throw new ConversionException(SafeCkptErrorCode.ShapeMismatch, vaeFile.Path, $"{vaeFile.Path}: VAE tensor {v.Name} has shape {v.FormatShape()} but the model's {t.Name} has {t.Source.FormatShape()}; this VAE does not fit this model.") { TensorName = t.Name };
             }
 
-            plan.Tensors[i] = t.WithData(v, Vae.Tensors.SourceAt(v.Name), "vae");
+            plan.Tensors[i] = t.WithData(v, vaeFile.Tensors.SourceAt(v.Name), "vae");
             used.Add(t.Name);
             replaced++;
         }
@@ -92,22 +116,22 @@ public sealed class ReplaceVae : TensorTransform
         {
             foreach ((string name, TensorInfo v) in vae.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
-                plan.Tensors.Add(new PlannedTensor(name, v, Vae.Tensors.SourceAt(v.Name), null, "vae"));
+                plan.Tensors.Add(new PlannedTensor(name, v, vaeFile.Tensors.SourceAt(v.Name), null, "vae"));
             }
 
-            plan.Notes.Add($"VAE: the model had none; {vae.Count} VAE tensors added from {Vae.Path}.");
+            plan.Notes.Add($"VAE: the model had none; {vae.Count} VAE tensors added from {vaeFile.Path}.");
         }
         else
         {
-            plan.Notes.Add($"VAE: {replaced} tensors replaced from {Vae.Path}.");
+            plan.Notes.Add($"VAE: {replaced} tensors replaced from {vaeFile.Path}.");
             int unused = vae.Count - used.Count;
             if (unused > 0)
             {
-                plan.Notes.Add($"VAE: {unused} tensors of {Vae.Path} have no counterpart in the model and were not used.");
+                plan.Notes.Add($"VAE: {unused} tensors of {vaeFile.Path} have no counterpart in the model and were not used.");
             }
         }
 
-        plan.ExtraInputs.Add(Vae.Path);
+        plan.ExtraInputs.Add(vaeFile.Path);
     }
 }
 

@@ -20,6 +20,9 @@ internal sealed class TensorPlan
 
     public string SourcePath { get; }
 
+    /// <summary>Files a transform opened itself (a VAE given by path); closed when the save (or the plan) is done.</summary>
+    public List<IDisposable> Owned { get; } = [];
+
     /// <summary>Files besides the source that the plan reads from (a VAE being baked in).</summary>
     public List<string> ExtraInputs { get; } = [];
 

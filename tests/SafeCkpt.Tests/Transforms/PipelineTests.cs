@@ -143,6 +143,27 @@ public class PipelineTests
     }
 
     [Fact]
+    public void ReplaceVae_by_path_opens_the_vae_for_the_save_and_closes_it_afterwards()
+    {
+        using var dir = new TempDir();
+        using ModelFile m = ModelFile.Open(TinySd.Save(dir));
+        string vaePath = dir.File("vae-by-path.safetensors");
+        new SafeCkpt.Building.CheckpointBuilder().Add("decoder.conv_in.weight", new[] { 7f, 8f }, 2).Add("encoder.conv_in.weight", new[] { 5f, 6f }, 2).SaveSafetensors(vaePath);
+        ConversionResult r = m.ReplaceVae(vaePath).ToHalf().SaveSafetensors(dir.File("out.safetensors"));
+        Assert.Contains(vaePath, r.Plan.Inputs);
+        using (TensorStore s = SafetensorsReader.Open(dir.File("out.safetensors")))
+        {
+            Assert.Equal(DType.Float16, s["first_stage_model.decoder.conv_in.weight"].DType);
+        }
+
+        if (OperatingSystem.IsLinux())
+        {
+            string[] open = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget ?? string.Empty).ToArray();
+            Assert.DoesNotContain(vaePath, open);
+        }
+    }
+
+    [Fact]
     public void ReplaceVae_with_another_shape_names_the_tensor()
     {
         using var dir = new TempDir();
