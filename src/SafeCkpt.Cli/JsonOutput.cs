@@ -18,4 +18,16 @@ internal static class JsonOutput
 
         output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
     }
+
+    /// <summary>Writes <c>"name": [strings...]</c>.</summary>
+    public static void WriteStrings(Utf8JsonWriter w, string name, IEnumerable<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (string v in values)
+        {
+            w.WriteStringValue(v);
+        }
+
+        w.WriteEndArray();
+    }
 }

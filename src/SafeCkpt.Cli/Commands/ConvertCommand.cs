@@ -192,13 +192,7 @@ internal static class ConvertCommand
             w.WriteNumber("dropped", r.Plan.Dropped.Count);
             w.WriteNumber("emaSwapped", r.Plan.EmaSwapped);
             w.WriteNumber("seconds", Math.Round(r.Elapsed.TotalSeconds, 3));
-            w.WriteStartArray("notes");
-            foreach (string n in r.Plan.Notes)
-            {
-                w.WriteStringValue(n);
-            }
-
-            w.WriteEndArray();
+            JsonOutput.WriteStrings(w, "notes", r.Plan.Notes);
         });
     }
 }

@@ -30,8 +30,8 @@ internal static class DiffCommand
             {
                 w.WriteString("a", ma.Path);
                 w.WriteString("b", mb.Path);
-                WriteNames(w, "onlyInA", r.OnlyInA);
-                WriteNames(w, "onlyInB", r.OnlyInB);
+                JsonOutput.WriteStrings(w, "onlyInA", r.OnlyInA);
+                JsonOutput.WriteStrings(w, "onlyInB", r.OnlyInB);
                 w.WriteNumber("common", r.Common.Count);
                 w.WriteNumber("identical", r.Common.Count - changed.Count);
                 w.WriteStartArray("differences");
@@ -83,17 +83,6 @@ internal static class DiffCommand
     private static string Num(double v) => double.IsNaN(v) ? "n/a" : v.ToString("0.####e+0", CultureInfo.InvariantCulture);
 
     private static string Examples(IReadOnlyList<string> names) => names.Count == 0 ? string.Empty : " (" + string.Join(", ", names.Take(3)) + (names.Count > 3 ? ", ..." : string.Empty) + ")";
-
-    private static void WriteNames(Utf8JsonWriter w, string property, IReadOnlyList<string> names)
-    {
-        w.WriteStartArray(property);
-        foreach (string n in names)
-        {
-            w.WriteStringValue(n);
-        }
-
-        w.WriteEndArray();
-    }
 
     private static void WriteNumber(Utf8JsonWriter w, string property, double v)
     {

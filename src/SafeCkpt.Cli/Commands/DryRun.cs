@@ -44,13 +44,7 @@ internal static class DryRun
                 }
 
                 w.WriteEndArray();
-                w.WriteStartArray("notes");
-                foreach (string n in plan.Notes)
-                {
-                    w.WriteStringValue(n);
-                }
-
-                w.WriteEndArray();
+                JsonOutput.WriteStrings(w, "notes", plan.Notes);
             });
             return;
         }

@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Formats.Torch;
 using SafeCkpt.Models;
@@ -204,10 +203,8 @@ internal static class InspectCommand
     private static void WriteJson(ModelFile model, TextWriter o)
     {
         TensorStore t = model.Tensors;
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        JsonOutput.Write(o, w =>
         {
-            w.WriteStartObject();
             w.WriteString("file", model.Path);
             w.WriteString("format", FormatName(model.Format));
             w.WriteNumber("tensorCount", t.Count);
@@ -272,10 +269,7 @@ internal static class InspectCommand
             }
 
             w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        o.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        });
     }
 
     private static void WriteArchitectureJson(ModelFile model, Utf8JsonWriter w)
@@ -291,13 +285,7 @@ internal static class InspectCommand
         w.WriteString("metadataArchitecture", r.MetadataArchitecture);
         w.WriteBoolean("metadataConflict", r.HasMetadataConflict);
         w.WriteString("reason", r.Reason);
-        w.WriteStartArray("evidence");
-        foreach (string e in r.Evidence)
-        {
-            w.WriteStringValue(e);
-        }
-
-        w.WriteEndArray();
+        JsonOutput.WriteStrings(w, "evidence", r.Evidence);
         w.WriteEndObject();
         w.WriteNumber("parameters", r.Parameters);
         w.WriteStartArray("components");
@@ -321,13 +309,7 @@ internal static class InspectCommand
         w.WriteEndArray();
         w.WriteString("ema", EmaName(r.Ema));
         w.WriteBoolean("vae", r.HasVae);
-        w.WriteStartArray("textEncoders");
-        foreach (string te in r.TextEncoders)
-        {
-            w.WriteStringValue(te);
-        }
-
-        w.WriteEndArray();
+        JsonOutput.WriteStrings(w, "textEncoders", r.TextEncoders);
         w.WriteStartArray("positionIds");
         foreach (PositionIdsCheck ids in r.PositionIds)
         {
@@ -346,13 +328,7 @@ internal static class InspectCommand
         }
 
         w.WriteEndArray();
-        w.WriteStartArray("markers");
-        foreach (string m in r.Markers)
-        {
-            w.WriteStringValue(m);
-        }
-
-        w.WriteEndArray();
+        JsonOutput.WriteStrings(w, "markers", r.Markers);
         if (ConvertEstimate(model, r) is { } est)
         {
             w.WriteStartObject("convertEstimate");
