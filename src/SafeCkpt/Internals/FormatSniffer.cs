@@ -45,11 +45,6 @@ internal static class FormatSniffer
             return (ModelFormat.Pickle, $"pickle stream (protocol {head[1]})");
         }
 
-        if (LooksLikeSafetensors(head))
-        {
-            return (ModelFormat.Safetensors, "safetensors");
-        }
-
         return (ModelFormat.Unknown, DescribeOther(head));
     }
 
