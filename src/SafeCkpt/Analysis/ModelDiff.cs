@@ -78,7 +78,8 @@ public static class ModelDiff
 
         using SpanOwner<double> va = SpanOwner<double>.Allocate(ChunkElements);
         using SpanOwner<double> vb = SpanOwner<double>.Allocate(ChunkElements);
-        using MemoryOwner<byte> raw = MemoryOwner<byte>.Allocate(ChunkElements * 8);
+        using SpanOwner<byte> rawA = SpanOwner<byte>.Allocate(ChunkElements * 8);
+        using SpanOwner<byte> rawB = SpanOwner<byte>.Allocate(ChunkElements * 8);
         {
             double max = 0, sum = 0;
             bool bytesEqual = sameLayout;
@@ -86,20 +87,11 @@ public static class ModelDiff
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int n = (int)Math.Min(ChunkElements, a.ElementCount - first);
-                Span<byte> bytesA = Load(sa, a, first, n, raw);
-                if (sameLayout)
-                {
-                    byte[] copyA = bytesA.ToArray();
-                    Span<byte> bytesB = Load(sb, b, first, n, raw);
-                    bytesEqual &= copyA.AsSpan().SequenceEqual(bytesB);
-                    ToDoubles(a.DType, copyA, va.Span[..n]);
-                    ToDoubles(b.DType, bytesB, vb.Span[..n]);
-                }
-                else
-                {
-                    ToDoubles(a.DType, bytesA, va.Span[..n]);
-                    ToDoubles(b.DType, Load(sb, b, first, n, raw), vb.Span[..n]);
-                }
+                Span<byte> bytesA = Load(sa, a, first, n, rawA.Span);
+                Span<byte> bytesB = Load(sb, b, first, n, rawB.Span);
+                bytesEqual = bytesEqual && bytesA.SequenceEqual(bytesB);
+                ToDoubles(a.DType, bytesA, va.Span[..n]);
+                ToDoubles(b.DType, bytesB, vb.Span[..n]);
 
                 Span<double> xa = va.Span;
                 Span<double> xb = vb.Span;
@@ -121,10 +113,10 @@ public static class ModelDiff
         }
     }
 
-    private static Span<byte> Load(TensorStore store, TensorInfo t, long firstElement, int count, MemoryOwner<byte> raw)
+    private static Span<byte> Load(TensorStore store, TensorInfo t, long firstElement, int count, Span<byte> buffer)
     {
         int size = t.DType.BitSize() / 8;
-        Span<byte> bytes = raw.Span[..(count * size)];
+        Span<byte> bytes = buffer[..(count * size)];
         store.ReadTensorChunk(t.Name, firstElement * size, bytes);
         return bytes;
     }
