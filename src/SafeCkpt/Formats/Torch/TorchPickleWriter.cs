@@ -120,7 +120,7 @@ internal static class TorchPickleWriter
             string key = module + "\n" + name;
             if (_memo.TryGetValue(key, out int slot))
             {
-                Get(slot);
+                Memo((byte)'h', (byte)'j', slot); // BINGET / LONG_BINGET
                 return;
             }
 
@@ -128,17 +128,7 @@ internal static class TorchPickleWriter
             _out.Write(Encoding.ASCII.GetBytes(module + "\n" + name + "\n"));
             slot = _memo.Count;
             _memo[key] = slot;
-            if (slot < 256)
-            {
-                Op((byte)'q').Byte((byte)slot);  // BINPUT
-            }
-            else
-            {
-                Op((byte)'r');                  // LONG_BINPUT
-                Span<byte> n = stackalloc byte[4];
-                BinaryPrimitives.WriteUInt32LittleEndian(n, (uint)slot);
-                _out.Write(n);
-            }
+            Memo((byte)'q', (byte)'r', slot);   // BINPUT / LONG_BINPUT
         }
 
         public void Int(long v)
@@ -199,19 +189,19 @@ internal static class TorchPickleWriter
 
         public byte[] ToArray() => _out.WrittenSpan.ToArray();
 
-        private void Get(int slot)
+        /// <summary>A memo opcode: the one-byte form for slots below 256, else the four-byte form.</summary>
+        private void Memo(byte shortOp, byte longOp, int slot)
         {
             if (slot < 256)
             {
-                Op((byte)'h').Byte((byte)slot); // BINGET
+                Op(shortOp).Byte((byte)slot);
+                return;
             }
-            else
-            {
-                Op((byte)'j');                  // LONG_BINGET
-                Span<byte> n = stackalloc byte[4];
-                BinaryPrimitives.WriteUInt32LittleEndian(n, (uint)slot);
-                _out.Write(n);
-            }
+
+            Op(longOp);
+            Span<byte> n = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(n, (uint)slot);
+            _out.Write(n);
         }
     }
 }
