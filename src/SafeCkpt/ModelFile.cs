@@ -1,4 +1,5 @@
 using SafeCkpt.Formats.Safetensors;
+using SafeCkpt.Formats.Tar;
 using SafeCkpt.Formats.Torch;
 using SafeCkpt.Internals;
 using SafeCkpt.IO;
@@ -55,21 +56,28 @@ public sealed class ModelFile : IDisposable
         try
         {
             (ModelFormat format, string description) = FormatSniffer.Sniff(file);
-            switch (format)
-            {
-                case ModelFormat.Safetensors:
-                    return new ModelFile(path, format, SafetensorsReader.Open(file), null);
-                case ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle:
-                    TorchCheckpoint ckpt = TorchReaders.Open(file, format);
-                    return new ModelFile(path, format, ckpt.Tensors, ckpt.Info);
-                default:
-                    throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, path, $"{path}: {description}");
-            }
+            return OpenSource(file, format, description);
         }
         catch
         {
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Opens a sniffed source; the model takes ownership of <paramref name="file"/>. The scanner reads files through this too.</summary>
+    internal static ModelFile OpenSource(ByteSource file, ModelFormat format, string description)
+    {
+        TarHeader.RefuseIfTar(file);
+        switch (format)
+        {
+            case ModelFormat.Safetensors:
+                return new ModelFile(file.Name, format, SafetensorsReader.Open(file), null);
+            case ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle:
+                TorchCheckpoint ckpt = TorchReaders.Open(file, format);
+                return new ModelFile(file.Name, format, ckpt.Tensors, ckpt.Info);
+            default:
+                throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: {description}");
         }
     }
 

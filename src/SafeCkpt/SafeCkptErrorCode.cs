@@ -132,6 +132,30 @@ public enum SafeCkptErrorCode
     /// <summary>A tensor's dtype has no equivalent in the format being read or written (complex128 and quantized types in safetensors; U16/U32/U64/F8 in a .ckpt), or cannot be converted as asked.</summary>
     UnsupportedDType,
 
-    /// <summary>The checkpoint stores big-endian data, which SafeCkpt does not convert.</summary>
+    /// <summary>The checkpoint stores data in a byte order SafeCkpt cannot convert (a record other than 'little' or 'big').</summary>
     UnsupportedByteOrder,
+
+    /// <summary>
+    /// The file holds a construct that runs no code but that SafeCkpt does not read or convert: sparse, meta or
+    /// quantized tensors, protocol-0 text opcodes, a tensor whose data a later BUILD replaces, non-empty tensor state.
+    /// </summary>
+    UnsupportedConstruct,
+
+    /// <summary>
+    /// The container can be read two ways by two readers (several end-of-central-directory records, local and central
+    /// headers that disagree, names equal except for case), so a checker and a loader could see different files.
+    /// </summary>
+    AmbiguousArchive,
+
+    /// <summary>
+    /// The file is torch's oldest (tar) checkpoint format, or a file that also parses as one: torch.load would
+    /// unpickle its members with the full, unrestricted pickle module.
+    /// </summary>
+    TarCheckpoint,
+
+    /// <summary>
+    /// A resource an input controls exceeds its budget: tensor count, name length, total name bytes, bytes inflated,
+    /// or output bytes relative to stored bytes (a stride-0 view expanding one element to gigabytes).
+    /// </summary>
+    ResourceLimitExceeded,
 }

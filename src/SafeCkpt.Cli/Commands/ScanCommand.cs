@@ -15,8 +15,13 @@ internal static class ScanCommand
         }
 
         ScanReport report = CheckpointScanner.Scan(a.Positional[0]);
-        int code = report.IsUnsafe ? ExitCodes.Unsafe : report.IsMalformed ? ExitCodes.InvalidInput : ExitCodes.Success;
-        string verdict = report.IsUnsafe ? "unsafe" : report.IsMalformed ? "malformed" : "clean";
+        int code = report.Verdict switch
+        {
+            ScanVerdict.Clean => ExitCodes.Success,
+            ScanVerdict.Unsafe => ExitCodes.Unsafe,
+            _ => ExitCodes.InvalidInput,
+        };
+        string verdict = VerdictName(report.Verdict);
         if (a.Has("--json"))
         {
             JsonOutput.Write(stdout, w =>
@@ -27,6 +32,11 @@ internal static class ScanCommand
                 if (report.Error is not null)
                 {
                     w.WriteString("error", report.Error);
+                }
+
+                if (report.ErrorCode is SafeCkptErrorCode errorCode)
+                {
+                    w.WriteString("errorCode", errorCode.ToString());
                 }
 
                 w.WriteStartArray("findings");
@@ -70,4 +80,11 @@ internal static class ScanCommand
 
         return code;
     }
+
+    /// <summary>The verdict as printed and in JSON: clean, unsafe, unsupported, malformed, not-a-model.</summary>
+    public static string VerdictName(ScanVerdict verdict) => verdict switch
+    {
+        ScanVerdict.NotAModel => "not-a-model",
+        _ => verdict.ToString().ToLowerInvariant(),
+    };
 }

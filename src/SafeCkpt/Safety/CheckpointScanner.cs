@@ -1,5 +1,4 @@
-using System.Buffers.Binary;
-using System.Text;
+using SafeCkpt.Formats.Tar;
 using SafeCkpt.Formats.Torch;
 using SafeCkpt.Internals;
 using SafeCkpt.IO;
@@ -8,19 +7,22 @@ using static SafeCkpt.Safety.PickleOpcodes;
 namespace SafeCkpt.Safety;
 
 /// <summary>
-/// Lists every global and unusual opcode the pickles of a file would use, each marked allowed or unsafe, without
-/// building any value: a static walk over the opcodes with a shadow stack that only tracks which values are string
-/// literals (so <c>STACK_GLOBAL</c> operands, also through the memo, are named exactly). Zip archives are scanned
-/// entry by entry (every <c>.pkl</c> entry and every entry that starts like a pickle), legacy files as their five
-/// pickles, other files as a sequence of stacked pickles.
+/// Lists every global and unusual opcode the pickles of a file would use, each marked allowed or unsafe, then reads
+/// the file with the same code <see cref="ModelFile.Open(string)"/> uses, and concludes a <see cref="ScanVerdict"/>.
+/// The listing is a static walk over the opcodes of the shared <see cref="PickleTokenizer"/> with a shadow stack
+/// that only tracks string literals (so <c>STACK_GLOBAL</c> operands, also through the memo, are named exactly), under
+/// the machine's limits. It walks what torch.load would unpickle: a zip's pickle records; for every other file the
+/// pickles from byte 0 (the legacy format's five, or stacked pickles), whatever the file's format looks like, because
+/// that is where torch.load starts.
 /// </summary>
 public static class CheckpointScanner
 {
     private const int MaxFindingsPerRecord = 10_000;
+    private const string Other = "\u0000other";
 
     /// <summary>Scans a file.</summary>
     /// <param name="path">The file.</param>
-    /// <returns>The findings; a malformed file gives a report with <see cref="ScanReport.Error"/> set, not an exception.</returns>
+    /// <returns>The findings and verdict; a malformed file gives a report, not an exception.</returns>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
     public static ScanReport Scan(string path)
     {
@@ -31,31 +33,51 @@ public static class CheckpointScanner
     /// <summary>Scans bytes held in memory.</summary>
     /// <param name="bytes">The whole file.</param>
     /// <param name="name">A name for the report.</param>
-    /// <returns>The findings.</returns>
+    /// <returns>The findings and verdict.</returns>
     public static ScanReport Scan(ReadOnlyMemory<byte> bytes, string name = "<memory>") => Scan(new MemoryByteSource(bytes, name));
 
     internal static ScanReport Scan(ByteSource file)
     {
         var findings = new List<ScanFinding>();
-        (ModelFormat format, _) = FormatSniffer.Sniff(file);
-        string? error = null;
+        (ModelFormat format, string description) = FormatSniffer.Sniff(file);
+        SafeCkptException? error = null;
+        bool notAModel = false;
+        if (file.Length == 0)
+        {
+            return new ScanReport(file.Name, format, findings, description, ScanVerdict.NotAModel, SafeCkptErrorCode.EmptyFile);
+        }
+
+        if (file.Length >= TarHeader.BlockSize && TarHeader.IsValidHeader(file.ReadAt(0, TarHeader.BlockSize)))
+        {
+            UnsafeCheckpointException tar = TarHeader.Refusal(file.Name);
+            findings.Add(new ScanFinding(ScanFindingKind.Archive, "legacy tar checkpoint", false, "tar header", 0, 0, tar.Message));
+            return new ScanReport(file.Name, format, findings, tar.Message, ScanVerdict.Unsafe, tar.Code);
+        }
+
         try
         {
-            switch (format)
+            if (format == ModelFormat.TorchZip)
             {
-                case ModelFormat.Safetensors:
-                    break;
-                case ModelFormat.TorchZip:
-                    ScanZip(file, findings);
-                    break;
-                default:
-                    if (file.Length > 0 && ZipDirectory.HasEndOfCentralDirectory(file))
-                    {
-                        findings.Add(new ScanFinding(ScanFindingKind.Archive, "polyglot", false, "(file)", 0, 0, "the file starts as a pickle but ends with a zip directory; tools disagree on what it is"));
-                    }
+                ScanZip(file, findings);
+            }
+            else
+            {
+                // torch.load unpickles any non-zip, non-tar file from byte 0: walk it as torch would, whatever it looks like.
+                bool walked = ScanStream(file, format == ModelFormat.TorchLegacy ? 5 : int.MaxValue, findings, out SafeCkptException? walkError);
+                if (format == ModelFormat.Unknown)
+                {
+                    notAModel = !walked;
+                    format = walked ? ModelFormat.Pickle : format;
+                }
+                else if (format != ModelFormat.Safetensors)
+                {
+                    error = walkError;
+                }
 
-                    error = ScanStream(file, format == ModelFormat.TorchLegacy ? 5 : int.MaxValue, findings);
-                    break;
+                if (format != ModelFormat.Safetensors && ZipDirectory.HasEndOfCentralDirectory(file))
+                {
+                    findings.Add(new ScanFinding(ScanFindingKind.Archive, "polyglot", false, "(file)", 0, 0, "the file starts as a pickle but ends with a zip directory; tools disagree on what it is"));
+                }
             }
         }
         catch (UnsafeCheckpointException ex)
@@ -64,33 +86,38 @@ public static class CheckpointScanner
         }
         catch (InvalidCheckpointException ex)
         {
-            error = ex.Message;
+            error = ex;
         }
 
-        if (file.Length == 0)
-        {
-            error = "the file is empty";
-        }
-
-        // A clean static walk: confirm with the reader itself (it only builds inert values), so the verdict covers
-        // what the walk cannot see: persistent-id kinds, REDUCE/BUILD targets, storage sizes and views.
-        if (error is null && !findings.Any(f => !f.Allowed) && format is ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle)
+        // Then read it exactly as inspect and convert do: the verdict covers what the walk cannot see (persistent-id
+        // kinds, REDUCE/BUILD targets, storage sizes and views, the safetensors rules).
+        if (!notAModel && error is null)
         {
             try
             {
-                _ = TorchReaders.Open(file, format);
+                using ModelFile model = ModelFile.OpenSource(file, format, description);
             }
             catch (UnsafeCheckpointException ex)
             {
-                findings.Add(new ScanFinding(ScanFindingKind.Opcode, ex.GlobalName ?? "refused", false, ex.RecordName ?? "(file)", ex.Offset ?? 0, null, ex.Message));
+                if (!findings.Any(f => !f.Allowed))
+                {
+                    findings.Add(new ScanFinding(ScanFindingKind.Opcode, ex.GlobalName ?? "refused", false, ex.RecordName ?? "(file)", ex.Offset ?? 0, null, ex.Message));
+                }
             }
             catch (InvalidCheckpointException ex)
             {
-                error = ex.Message;
+                error = ex;
             }
         }
 
-        return new ScanReport(file.Name, format, findings, error);
+        ScanVerdict verdict = findings.Any(f => !f.Allowed) ? ScanVerdict.Unsafe
+            : notAModel ? ScanVerdict.NotAModel
+            : error is null ? ScanVerdict.Clean
+            : error.Code == SafeCkptErrorCode.UnsupportedConstruct ? ScanVerdict.Unsupported
+            : error is UnsupportedFormatException ? ScanVerdict.NotAModel
+            : ScanVerdict.Malformed;
+        string? text = notAModel ? $"{file.Name}: {description}" : error?.Message;
+        return new ScanReport(file.Name, format, findings, text, verdict, notAModel ? SafeCkptErrorCode.UnsupportedFormat : error?.Code);
     }
 
     private static void ScanZip(ByteSource file, List<ScanFinding> findings)
@@ -104,9 +131,14 @@ public static class CheckpointScanner
             }
         }
 
+        // torch reads only <prefix>/data.pkl (the one the object pickle rules apply to); other pickle-like records
+        // are walked too, as other loaders may read them.
+        string? objectPickle = dir.Entries.Count > 0 && dir.Entries[0].Name.IndexOf('/', StringComparison.Ordinal) is > 0 and int slash
+            ? dir.Entries[0].Name[..slash] + "/data.pkl"
+            : null;
         foreach (ZipEntry e in dir.Entries)
         {
-            bool pickleName = e.Name.EndsWith(".pkl", StringComparison.Ordinal) || e.Name.EndsWith(".pickle", StringComparison.Ordinal);
+            bool pickleName = e.Name.EndsWith(".pkl", StringComparison.OrdinalIgnoreCase) || e.Name.EndsWith(".pickle", StringComparison.OrdinalIgnoreCase);
             if (!pickleName)
             {
                 if (e.Size < 2 || e.Size > Limits.MaxPickleBytes)
@@ -114,56 +146,73 @@ public static class CheckpointScanner
                     continue;
                 }
 
-                byte[] head = e.IsStored ? file.ReadAt(e.DataOffset, 2) : ZipDirectory.ReadAll(file, e, Limits.MaxPickleBytes).AsSpan(0, 2).ToArray();
-                if (head[0] != Proto || head[1] > 5)
+                byte[] head = ZipDirectory.ReadHead(file, e, 2);
+                if (head.Length < 2 || head[0] != Proto || head[1] > 5)
                 {
                     continue;
                 }
             }
 
             byte[] data = ZipDirectory.ReadAll(file, e, Limits.MaxPickleBytes);
-            string? err = Walk(data, e.Name, e.IsStored ? e.DataOffset : null, findings, out _);
+            bool torchObject = string.Equals(e.Name, objectPickle, StringComparison.OrdinalIgnoreCase);
+            var source = new PickleSource(file.Name, e.Name, e.IsStored ? e.DataOffset : -1);
+            Walk(data, source, torchObject, findings, out _, out InvalidCheckpointException? err);
             if (err is not null)
             {
-                throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidPickle, file.Name, $"{file.Name}: {err}");
+                throw err;
             }
         }
     }
 
-    private static string? ScanStream(ByteSource file, int maxPickles, List<ScanFinding> findings)
+    /// <summary>Walks the pickles at the start of a non-zip file; false when not even the first one is a pickle.</summary>
+    private static bool ScanStream(ByteSource file, int maxPickles, List<ScanFinding> findings, out SafeCkptException? error)
     {
         long length = Math.Min(file.Length, Limits.MaxPickleBytes);
         byte[] data = file.ReadAt(0, (int)length);
+        error = null;
         int pos = 0;
         for (int i = 0; i < maxPickles && pos < data.Length; i++)
         {
             string record = maxPickles == 5 ? $"legacy pickle {i + 1} of 5" : i == 0 ? "pickle" : $"stacked pickle {i + 1}";
-            string? err = Walk(data.AsMemory(pos), record, pos, findings, out int consumed);
+            var source = new PickleSource(file.Name, record, pos);
+            int consumed = Walk(data.AsMemory(pos), source, torchObject: maxPickles == 5 && i == 3, findings, out int opcodes, out InvalidCheckpointException? err);
             if (err is not null)
             {
-                return i > 0 && maxPickles != 5 && consumed == 0 ? $"{data.Length - pos:N0} bytes after the last pickle are not a pickle" : err;
+                if (i == 0 && opcodes <= 1)
+                {
+                    error = err;
+                    return false;
+                }
+
+                error = i > 0 && maxPickles != 5 && opcodes <= 1
+                    ? new InvalidCheckpointException(SafeCkptErrorCode.TrailingData, file.Name, $"{file.Name}: {data.Length - pos:N0} bytes after the last pickle (at byte {pos}) are not a pickle.") { Offset = pos }
+                    : err;
+                return true;
             }
 
             pos += consumed;
         }
 
-        return null;
+        return true;
     }
 
     private static PickleLimits Limits => PickleLimits.Default;
 
-    /// <summary>Walks one pickle; returns an error text when it is malformed (findings so far are kept).</summary>
-    private static string? Walk(ReadOnlyMemory<byte> memory, string record, long? fileBase, List<ScanFinding> findings, out int consumed)
+    /// <summary>
+    /// Walks one pickle with a shadow stack of string literals; returns the bytes consumed (through STOP). A malformed
+    /// pickle stops the walk where CPython's unpickler would fail (findings so far are kept) and sets
+    /// <paramref name="error"/>.
+    /// </summary>
+    private static int Walk(ReadOnlyMemory<byte> memory, PickleSource source, bool torchObject, List<ScanFinding> findings, out int opcodes, out InvalidCheckpointException? error)
     {
-        ReadOnlySpan<byte> d = memory.Span;
+        var tok = new PickleTokenizer(memory, source, Limits, windowed: false);
         var stack = new List<string?>();
-        var marks = new Stack<int>();
+        var marks = new List<int>();
         var memo = new Dictionary<long, string?>();
         var seen = new Dictionary<string, ScanFinding>(StringComparer.Ordinal);
         int start = findings.Count;
-        int pos = 0;
-        consumed = 0;
-        const string Other = "\u0000other";
+        opcodes = 0;
+        error = null;
 
         void Add(ScanFindingKind kind, string name, bool allowed, long at, string detail)
         {
@@ -179,269 +228,232 @@ public static class CheckpointScanner
                 return;
             }
 
-            f = new ScanFinding(kind, name, allowed, record, at, fileBase + at, detail);
+            f = new ScanFinding(kind, name, allowed, source.RecordName, at, source.FileOffset >= 0 ? source.FileOffset + at : null, detail);
             seen[key] = f;
             findings.Add(f);
         }
 
-        string? PopValue()
+        void AddGlobal(string module, string name, long at, string via)
         {
-            if (stack.Count == 0)
+            PyGlobal? g = PickleAllowlist.Lookup(module, name, torchObject);
+            string full = g?.FullName ?? PickleAllowlist.NormalizeModule(module) + "." + name;
+            string detail = g switch
             {
-                return Other;
-            }
-
-            string? v = stack[^1];
-            stack.RemoveAt(stack.Count - 1);
-            return v;
-        }
-
-        void PopToMark()
-        {
-            int at = marks.Count > 0 ? marks.Pop() : 0;
-            stack.RemoveRange(at, stack.Count - at);
-        }
-
-        void Global(string module, string name, long at, string via)
-        {
-            PyGlobal? g = PickleAllowlist.Lookup(module, name);
-            string full = PickleAllowlist.NormalizeModule(module) + "." + name;
-            Add(ScanFindingKind.Global, full, g is not null, at, g is not null ? $"allowlisted ({via})" : $"not on the allowlist ({via}); torch.load(weights_only=False) would import it");
-        }
-
-        while (true)
-        {
-            if (pos >= d.Length)
-            {
-                return $"{record}: the pickle ends at byte {pos} before its STOP opcode";
-            }
-
-            int at = pos;
-            byte op = d[pos++];
-            int? fixedLen = op switch
-            {
-                BinInt or LongBinGet or LongBinPut or Ext4 => 4,
-                BinInt1 or BinGet or BinPut or Proto or Ext1 => 1,
-                BinInt2 or Ext2 => 2,
-                BinFloat or Frame => 8,
-                _ => null,
+                null => $"not on the allowlist ({via}); torch.load(weights_only=False) would import it",
+                { Kind: GlobalKind.UnsupportedTorch } => $"a torch helper for tensors SafeCkpt does not read ({via}); importing it runs nothing foreign",
+                _ => $"allowlisted ({via})",
             };
-            int countSize = op switch
-            {
-                Long1 or ShortBinString or ShortBinBytes or ShortBinUnicode => 1,
-                Long4 or BinString or BinBytes or BinUnicode => 4,
-                BinUnicode8 or BinBytes8 or ByteArray8 => 8,
-                _ => 0,
-            };
-            int lines = op switch
-            {
-                Int or PickleOpcodes.Long or PickleOpcodes.Float or PickleOpcodes.String or Unicode or PersId or Get or Put => 1,
-                PickleOpcodes.Global or Inst => 2,
-                _ => 0,
-            };
-            ReadOnlySpan<byte> arg = default;
-            var lineArgs = new List<string>();
-            if (fixedLen is int fl)
-            {
-                if (d.Length - pos < fl)
-                {
-                    return $"{record}: {Name(op)} at byte {at} runs past the end";
-                }
-
-                arg = d.Slice(pos, fl);
-                pos += fl;
-            }
-            else if (countSize > 0)
-            {
-                if (d.Length - pos < countSize)
-                {
-                    return $"{record}: {Name(op)} at byte {at} runs past the end";
-                }
-
-                ulong n = countSize switch
-                {
-                    1 => d[pos],
-                    4 => BinaryPrimitives.ReadUInt32LittleEndian(d[pos..]),
-                    _ => BinaryPrimitives.ReadUInt64LittleEndian(d[pos..]),
-                };
-                pos += countSize;
-                if (n > (ulong)(d.Length - pos))
-                {
-                    return $"{record}: {Name(op)} at byte {at} declares {n:N0} bytes, more than the pickle holds";
-                }
-
-                arg = d.Slice(pos, (int)n);
-                pos += (int)n;
-            }
-            else
-            {
-                for (int l = 0; l < lines; l++)
-                {
-                    int nl = d[pos..].IndexOf((byte)'\n');
-                    if (nl < 0)
-                    {
-                        return $"{record}: {Name(op)} at byte {at} has no end of line";
-                    }
-
-                    lineArgs.Add(Encoding.UTF8.GetString(d.Slice(pos, nl)));
-                    pos += nl + 1;
-                }
-            }
-
-            string? reason = RefusalReason(op);
-            if (reason is not null)
-            {
-                Add(ScanFindingKind.Opcode, Name(op), false, at, $"refused: {reason}");
-            }
-
-            switch (op)
-            {
-                case Stop:
-                    consumed = pos;
-                    return null;
-                case Proto:
-                    if (at != 0 || arg[0] > 5)
-                    {
-                        Add(ScanFindingKind.Opcode, "PROTO", false, at, at != 0 ? "refused: PROTO is not the first opcode" : $"refused: protocol {arg[0]} is not supported");
-                    }
-
-                    break;
-                case Frame or StackGlobal or Memoize or NewObj:
-                    Add(ScanFindingKind.Opcode, Name(op), true, at, "accepted, but not written by torch.save's protocol 2");
-                    break;
-            }
-
-            switch (op)
-            {
-                case Mark:
-                    marks.Push(stack.Count);
-                    break;
-                case PickleOpcodes.Pop:
-                    PopValue();
-                    break;
-                case PickleOpcodes.PopMark:
-                    PopToMark();
-                    break;
-                case Dup:
-                    stack.Add(stack.Count > 0 ? stack[^1] : Other);
-                    break;
-                case ShortBinUnicode or BinUnicode or BinUnicode8:
-                    stack.Add(Decode(arg));
-                    break;
-                case ShortBinString or BinString:
-                    stack.Add(Encoding.Latin1.GetString(arg));
-                    break;
-                case PickleOpcodes.String or Unicode:
-                    stack.Add(lineArgs[0].Trim('\'', '"'));
-                    break;
-                case BinPut or LongBinPut or Put:
-                    long key = op == Put ? (long.TryParse(lineArgs[0], out long k) ? k : -1) : arg.Length == 1 ? arg[0] : BinaryPrimitives.ReadUInt32LittleEndian(arg);
-                    memo[key] = stack.Count > 0 ? stack[^1] : Other;
-                    break;
-                case Memoize:
-                    memo[memo.Count] = stack.Count > 0 ? stack[^1] : Other;
-                    break;
-                case BinGet or LongBinGet or Get:
-                    long gk = op == Get ? (long.TryParse(lineArgs[0], out long g) ? g : -1) : arg.Length == 1 ? arg[0] : BinaryPrimitives.ReadUInt32LittleEndian(arg);
-                    stack.Add(memo.TryGetValue(gk, out string? mv) ? mv : Other);
-                    break;
-                case PickleOpcodes.Global:
-                    Global(lineArgs[0], lineArgs[1], at, "GLOBAL");
-                    stack.Add(Other);
-                    break;
-                case Inst:
-                    Global(lineArgs[0], lineArgs[1], at, "INST");
-                    PopToMark();
-                    stack.Add(Other);
-                    break;
-                case StackGlobal:
-                {
-                    string? name = PopValue();
-                    string? module = PopValue();
-                    if (module is null || name is null || module == Other || name == Other)
-                    {
-                        Add(ScanFindingKind.Opcode, "STACK_GLOBAL", false, at, "refused: its module and name are not string literals, so the imported global cannot be named");
-                    }
-                    else
-                    {
-                        Global(module, name, at, "STACK_GLOBAL");
-                    }
-
-                    stack.Add(Other);
-                    break;
-                }
-
-                case PickleOpcodes.Tuple or PickleOpcodes.List or Dict or PickleOpcodes.FrozenSet or Obj:
-                    PopToMark();
-                    stack.Add(Other);
-                    break;
-                case Appends or SetItems or AddItems:
-                    PopToMark();
-                    break;
-                case Tuple1:
-                    PopValue();
-                    stack.Add(Other);
-                    break;
-                case Tuple2:
-                    PopValue();
-                    PopValue();
-                    stack.Add(Other);
-                    break;
-                case Tuple3:
-                    PopValue();
-                    PopValue();
-                    PopValue();
-                    stack.Add(Other);
-                    break;
-                case Append or Build:
-                    PopValue();
-                    break;
-                case SetItem:
-                    PopValue();
-                    PopValue();
-                    break;
-                case Reduce or NewObj:
-                    PopValue();
-                    PopValue();
-                    stack.Add(Other);
-                    break;
-                case NewObjEx:
-                    PopValue();
-                    PopValue();
-                    PopValue();
-                    stack.Add(Other);
-                    break;
-                case BinPersId:
-                    PopValue();
-                    stack.Add(Other);
-                    break;
-                case Proto or Frame or ReadOnlyBuffer:
-                    break;
-                case PickleOpcodes.None or NewTrue or NewFalse or BinInt or BinInt1 or BinInt2 or Long1 or Long4 or BinFloat
-                    or ShortBinBytes or BinBytes or BinBytes8 or ByteArray8 or EmptyDict or EmptyList or EmptyTuple or EmptySet
-                    or Int or PickleOpcodes.Long or PickleOpcodes.Float or PersId or Ext1 or Ext2 or Ext4 or NextBuffer:
-                    stack.Add(Other);
-                    break;
-                default:
-                    return $"{record}: byte 0x{op:x2} at {at} is not a pickle opcode";
-            }
-
-            if (stack.Count > Limits.MaxStackDepth)
-            {
-                return $"{record}: more than {Limits.MaxStackDepth:N0} values on the stack";
-            }
+            Add(ScanFindingKind.Global, full, g is not null, at, detail);
         }
-    }
 
-    private static string Decode(ReadOnlySpan<byte> bytes)
-    {
         try
         {
-            return new UTF8Encoding(false, true).GetString(bytes);
+            while (true)
+            {
+                PickleOp op = tok.Next();
+                opcodes++;
+                int Fence() => marks.Count > 0 ? marks[^1] : 0;
+
+                string? PopValue()
+                {
+                    if (stack.Count <= Fence())
+                    {
+                        throw tok.Invalid(op.Offset, $"{Name(op.Code)} needs a value but the stack is empty (or only a MARK is left)");
+                    }
+
+                    string? v = stack[^1];
+                    stack.RemoveAt(stack.Count - 1);
+                    return v;
+                }
+
+                string? PeekValue() => stack.Count > Fence() ? stack[^1] : throw tok.Invalid(op.Offset, $"{Name(op.Code)} needs a value but the stack is empty (or only a MARK is left)");
+
+                void PopToMark()
+                {
+                    if (marks.Count == 0)
+                    {
+                        throw tok.Invalid(op.Offset, $"{Name(op.Code)} without a MARK before it");
+                    }
+
+                    int fence = Fence();
+                    stack.RemoveRange(fence, stack.Count - fence);
+                    marks.RemoveAt(marks.Count - 1);
+                }
+
+                void Push(string? v)
+                {
+                    if (stack.Count >= Limits.MaxStackDepth)
+                    {
+                        throw PickleErrors.Limit(source, op.Offset, $"more than {Limits.MaxStackDepth:N0} values on the stack");
+                    }
+
+                    stack.Add(v);
+                }
+
+                switch (op.Code)
+                {
+                    case Stop:
+                        PopValue();
+                        return tok.Position;
+                    case Proto:
+                        if (op.Offset != 0)
+                        {
+                            Add(ScanFindingKind.Opcode, "PROTO", true, op.Offset, "a second PROTO (not written by torch.save; SafeCkpt does not read such pickles)");
+                        }
+
+                        break;
+                    case Frame or StackGlobal or Memoize or NewObj:
+                        Add(ScanFindingKind.Opcode, Name(op.Code), true, op.Offset, "accepted, but not written by torch.save's protocol 2");
+                        break;
+                }
+
+                switch (op.Code)
+                {
+                    case Mark:
+                        if (marks.Count >= Limits.MaxMarkDepth)
+                        {
+                            throw PickleErrors.Limit(source, op.Offset, $"more than {Limits.MaxMarkDepth:N0} nested MARKs");
+                        }
+
+                        marks.Add(stack.Count);
+                        break;
+                    case Pop:
+                        if (marks.Count > 0 && marks[^1] == stack.Count)
+                        {
+                            marks.RemoveAt(marks.Count - 1);
+                        }
+                        else
+                        {
+                            PopValue();
+                        }
+
+                        break;
+                    case PopMark:
+                        PopToMark();
+                        break;
+                    case Dup:
+                        Push(PeekValue());
+                        break;
+                    case ShortBinUnicode or BinUnicode or BinUnicode8 or ShortBinString or BinString or PickleOpcodes.String or Unicode:
+                        Push((string)op.Value!);
+                        break;
+                    case BinPut or LongBinPut or Put:
+                        if (!memo.ContainsKey(op.Int) && memo.Count >= Limits.MaxMemoEntries)
+                        {
+                            throw PickleErrors.Limit(source, op.Offset, $"more than {Limits.MaxMemoEntries:N0} memo entries");
+                        }
+
+                        memo[op.Int] = PeekValue();
+                        break;
+                    case Memoize:
+                        if (memo.Count >= Limits.MaxMemoEntries)
+                        {
+                            throw PickleErrors.Limit(source, op.Offset, $"more than {Limits.MaxMemoEntries:N0} memo entries");
+                        }
+
+                        memo[memo.Count] = PeekValue();
+                        break;
+                    case BinGet or LongBinGet or Get:
+                        Push(memo.TryGetValue(op.Int, out string? mv) ? mv : throw tok.Invalid(op.Offset, $"{Name(op.Code)} {op.Int} reads a memo entry that was never stored"));
+                        break;
+                    case Global:
+                        AddGlobal(op.Module!, op.Name!, op.Offset, "GLOBAL");
+                        Push(Other);
+                        break;
+                    case Inst:
+                        AddGlobal(op.Module!, op.Name!, op.Offset, "INST, which also calls it");
+                        PopToMark();
+                        Push(Other);
+                        break;
+                    case StackGlobal:
+                    {
+                        string? name = PopValue();
+                        string? module = PopValue();
+                        if (module is null or Other || name is null or Other)
+                        {
+                            Add(ScanFindingKind.Opcode, "STACK_GLOBAL", false, op.Offset, "its module and name are not string literals, so the imported global cannot be named");
+                        }
+                        else
+                        {
+                            AddGlobal(module, name, op.Offset, "STACK_GLOBAL");
+                        }
+
+                        Push(Other);
+                        break;
+                    }
+
+                    case Ext1 or Ext2 or Ext4:
+                        Add(ScanFindingKind.Opcode, Name(op.Code), false, op.Offset, $"imports global number {op.Int} of copyreg's extension registry, which cannot be checked");
+                        Push(Other);
+                        break;
+                    case PickleOpcodes.Tuple or PickleOpcodes.List or Dict or PickleOpcodes.FrozenSet or Obj:
+                        PopToMark();
+                        Push(Other);
+                        break;
+                    case Appends or SetItems or AddItems:
+                        PopToMark();
+                        PeekValue();
+                        break;
+                    case Tuple1:
+                        PopValue();
+                        Push(Other);
+                        break;
+                    case Tuple2:
+                        PopValue();
+                        PopValue();
+                        Push(Other);
+                        break;
+                    case Tuple3:
+                        PopValue();
+                        PopValue();
+                        PopValue();
+                        Push(Other);
+                        break;
+                    case Append or Build:
+                        PopValue();
+                        PeekValue();
+                        break;
+                    case SetItem:
+                        PopValue();
+                        PopValue();
+                        PeekValue();
+                        break;
+                    case Reduce or NewObj:
+                        PopValue();
+                        PopValue();
+                        Push(Other);
+                        break;
+                    case NewObjEx:
+                        PopValue();
+                        PopValue();
+                        PopValue();
+                        Push(Other);
+                        break;
+                    case BinPersId:
+                        PopValue();
+                        Push(Other);
+                        break;
+                    case ReadOnlyBuffer:
+                        PeekValue();
+                        break;
+                    case Proto or Frame:
+                        break;
+                    default:
+                        // Values: numbers, bytes, empty containers, None/True/False, text numbers, PERSID, NEXT_BUFFER.
+                        Push(Other);
+                        break;
+                }
+            }
         }
-        catch (DecoderFallbackException)
+        catch (InvalidCheckpointException ex)
         {
-            return "\u0000other";
+            error = ex;
+            return tok.Position;
+        }
+        catch (NeedMoreDataException)
+        {
+            error = tok.Invalid(tok.Position, "the pickle ends before its STOP opcode; it is truncated");
+            return tok.Position;
         }
     }
 }

@@ -60,8 +60,28 @@ internal static class PickleAllowlist
     public static string NormalizeModule(string module) => module == "__builtin__" ? "builtins" : module;
 
     /// <summary>Looks up an exact <c>module</c> + <c>name</c> pair; null when it is not allowed.</summary>
-    public static PyGlobal? Lookup(string module, string name)
+    /// <param name="module">The module as the pickle spells it.</param>
+    /// <param name="name">The name as the pickle spells it.</param>
+    /// <param name="torchObject">
+    /// The pickle is the object pickle of a torch checkpoint, which torch reads through its own <c>find_class</c>:
+    /// any name that is a storage class (<c>FloatStorage</c>, ...) becomes that storage type whatever the module
+    /// (nothing is imported), and (zip format) module <c>torch.tensor</c> is read as <c>torch._tensor</c>.
+    /// </param>
+    public static PyGlobal? Lookup(string module, string name, bool torchObject = false)
     {
+        if (torchObject)
+        {
+            if (name.Contains("Storage", StringComparison.Ordinal) && Allowed.TryGetValue("torch." + name, out PyGlobal? storage) && storage.Kind == GlobalKind.StorageClass && name != "UntypedStorage")
+            {
+                return storage;
+            }
+
+            if (module == "torch.tensor")
+            {
+                module = "torch._tensor";
+            }
+        }
+
         string key = NormalizeModule(module) + "." + name;
         return Allowed.TryGetValue(key, out PyGlobal? g) ? g : null;
     }
@@ -99,6 +119,28 @@ internal static class PickleAllowlist
             new("numpy._core.multiarray", "_reconstruct", GlobalKind.NumpyReconstruct),
             new("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint", GlobalKind.LightningClass),
             new("pytorch_lightning.callbacks", "model_checkpoint", GlobalKind.LightningModule),
+
+            // torch's own rebuild helpers for tensors SafeCkpt does not read: importing them runs nothing foreign, so
+            // a file using them is "unsupported", not "unsafe" (security.md b.1, torch weights_only allowlist).
+            new("torch._utils", "_rebuild_sparse_tensor", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_sparse_csr_tensor", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_sparse_compressed_tensor", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_meta_tensor_no_storage", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_qtensor", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_nested_tensor", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_wrapper_subclass", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_device_tensor_from_numpy", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_device_tensor_from_cpu_tensor", GlobalKind.UnsupportedTorch),
+            new("torch.serialization", "_get_layout", GlobalKind.UnsupportedTorch),
+            new("torch", "device", GlobalKind.TorchValue),
+            new("torch", "strided", GlobalKind.TorchValue),
+            new("torch", "sparse_coo", GlobalKind.TorchValue),
+            new("torch", "sparse_csr", GlobalKind.TorchValue),
+            new("torch", "per_tensor_affine", GlobalKind.TorchValue),
+            new("torch", "per_tensor_symmetric", GlobalKind.TorchValue),
+            new("torch", "per_channel_affine", GlobalKind.TorchValue),
+            new("torch", "per_channel_symmetric", GlobalKind.TorchValue),
+            new("torch", "per_channel_affine_float_qparams", GlobalKind.TorchValue),
         };
         foreach ((string cls, string dtype) in StorageClasses)
         {

@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
+using System.Globalization;
 using System.Numerics;
-using System.Text;
+using System.Text.RegularExpressions;
 using static SafeCkpt.Safety.PickleOpcodes;
 
 namespace SafeCkpt.Safety;
@@ -25,11 +25,17 @@ internal sealed record PickleLimits
 
     public long MaxOpcodes { get; init; } = 20_000_000;
 
-    public int MaxMemoEntries { get; init; } = 4_000_000;
+    public int MaxMemoEntries { get; init; } = 1_000_000;
 
-    public int MaxStackDepth { get; init; } = 4_000_000;
+    public int MaxStackDepth { get; init; } = 1_000_000;
 
     public int MaxMarkDepth { get; init; } = 100_000;
+
+    /// <summary>The most containers (dicts, lists, tuples, sets, objects) one pickle may build: bounds the memory of the built value.</summary>
+    public int MaxContainers { get; init; } = 2_000_000;
+
+    /// <summary>The most tensors one pickle may describe (an SDXL checkpoint has about 2,500).</summary>
+    public int MaxTensors { get; init; } = 262_144;
 
     /// <summary>The deepest nesting of containers (lists in lists ...): later walks over the result stay shallow.</summary>
     public int MaxNesting { get; init; } = 1_000;
@@ -59,42 +65,40 @@ internal enum PersistentIds
 /// anything. It is written here rather than using Razorvine.Pickle's Unpickler because that one keeps a process-wide
 /// static constructor registry (another library can replace ours), has no limits (stack, memo, work), reports no
 /// opcode offsets, orders dicts through Hashtable, and throws bare IndexOutOfRange/InvalidCast exceptions on
-/// malformed input (dotnet.md 1.2, 1.5, 1.6). Here every global is checked against <see cref="PickleAllowlist"/>
-/// the moment it is read, before anything is built, and every opcode is an explicit case: an opcode not listed is
-/// refused. The machine is iterative (no recursion), bounded by <see cref="PickleLimits"/>, and every failure is a
-/// <see cref="SafeCkptException"/> naming the record and opcode offset.
+/// malformed input (dotnet.md 1.2, 1.5, 1.6). Opcodes and arguments come from the shared
+/// <see cref="PickleTokenizer"/>; every global is checked against <see cref="PickleAllowlist"/> the moment it is
+/// read, before anything is built, and every opcode is an explicit case with CPython's semantics (what
+/// <c>torch.load</c> would build), or a refusal. The machine is iterative (no recursion), bounded by
+/// <see cref="PickleLimits"/>, and every failure is a <see cref="SafeCkptException"/> naming the record and offset.
 /// </summary>
-internal sealed class PickleMachine
+internal sealed partial class PickleMachine
 {
     private static readonly object MarkObject = new();
-    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
-    private readonly ReadOnlyMemory<byte> _data;
+    private readonly PickleTokenizer _tok;
     private readonly PickleSource _source;
     private readonly PickleLimits _limits;
     private readonly PersistentIds _persistent;
-    private readonly bool _windowed;
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
     private readonly List<StorageRef> _storages = [];
-    private int _pos;
     private long _opStart;
     private byte _op;
-    private long _frameEnd = -1;
     private long _work;
+    private int _containers;
+    private int _tensors;
 
     private PickleMachine(ReadOnlyMemory<byte> data, PickleSource source, PickleLimits limits, PersistentIds persistent, bool windowed)
     {
-        _windowed = windowed;
-        _data = data;
+        _tok = new PickleTokenizer(data, source, limits, windowed);
         _source = source;
         _limits = limits;
         _persistent = persistent;
     }
 
     /// <summary>The offset just after STOP.</summary>
-    public int EndOffset => _pos;
+    public int EndOffset => _tok.Position;
 
     /// <summary>Every storage reference the pickle made, in order.</summary>
     public IReadOnlyList<StorageRef> Storages => _storages;
@@ -108,77 +112,33 @@ internal sealed class PickleMachine
     public static (object? Value, PickleMachine Machine) Run(ReadOnlyMemory<byte> data, PickleSource source, PersistentIds persistent, PickleLimits? limits = null, bool windowed = false)
     {
         var m = new PickleMachine(data, source, limits ?? PickleLimits.Default, persistent, windowed);
-        if (data.Length > m._limits.MaxPickleBytes)
-        {
-            throw m.Limit($"the pickle is {data.Length:N0} bytes, above the {m._limits.MaxPickleBytes:N0}-byte limit");
-        }
-
         object? value = m.Execute();
         return (value, m);
     }
 
     private object? Execute()
     {
-        long ops = 0;
-        ReadOnlySpan<byte> d = _data.Span;
         while (true)
         {
-            if (_pos >= d.Length)
-            {
-                if (_windowed)
-                {
-                    throw new NeedMoreDataException();
-                }
-
-                throw Invalid(_pos, "the pickle ends before its STOP opcode; it is truncated");
-            }
-
-            if (++ops > _limits.MaxOpcodes)
-            {
-                throw Limit($"more than {_limits.MaxOpcodes:N0} opcodes");
-            }
-
-            _opStart = _pos;
-            _op = d[_pos];
-            if (_frameEnd >= 0 && _pos >= _frameEnd)
-            {
-                _frameEnd = -1;
-            }
-
-            _pos++;
-            switch (_op)
+            PickleOp op = _tok.Next();
+            _opStart = op.Offset;
+            _op = op.Code;
+            switch (op.Code)
             {
                 case Proto:
-                    int proto = ReadByte();
                     if (_opStart != 0)
                     {
-                        throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"PROTO {proto} is not the first opcode (a second PROTO confuses scanners)");
+                        // Harmless to CPython, but it switches Python-2 name mapping mid-stream; SafeCkpt does not follow that.
+                        throw Unsupported($"PROTO {op.Int} is not the first opcode (torch.save never writes a second PROTO)");
                     }
 
-                    if (proto is < 2 or > 5)
+                    if (op.Int is < 2 or > 5)
                     {
-                        throw Invalid(_opStart, $"pickle protocol {proto} is not supported (2 to 5 are)");
+                        throw Invalid(_opStart, $"pickle protocol {op.Int} is not supported (2 to 5 are)");
                     }
 
                     break;
                 case Frame:
-                    long frameLength = (long)ReadUInt64();
-                    if (_frameEnd >= 0)
-                    {
-                        throw Invalid(_opStart, "a FRAME starts inside another frame");
-                    }
-
-                    if (frameLength > d.Length - _pos && _windowed)
-                    {
-                        throw new NeedMoreDataException();
-                    }
-
-                    if (frameLength > d.Length - _pos)
-                    {
-                        throw Invalid(_opStart, $"FRAME declares {frameLength:N0} bytes but only {d.Length - _pos:N0} follow");
-                    }
-
-                    _frameEnd = _pos + frameLength;
                     break;
                 case Stop:
                     if (_stack.Count != 1 || _marks.Count != 0)
@@ -197,7 +157,16 @@ internal sealed class PickleMachine
                     Push(MarkObject);
                     break;
                 case Pop:
-                    Pop1();
+                    if (_stack.Count > 0 && ReferenceEquals(_stack[^1], MarkObject))
+                    {
+                        // CPython: POP of a MARK pops the mark itself.
+                        PopToMark();
+                    }
+                    else
+                    {
+                        Pop1();
+                    }
+
                     break;
                 case PopMark:
                     PopToMark();
@@ -214,72 +183,60 @@ internal sealed class PickleMachine
                 case NewFalse:
                     Push(false);
                     break;
-                case BinInt:
-                    Push((long)BinaryPrimitives.ReadInt32LittleEndian(Take(4)));
+                case BinInt or BinInt1 or BinInt2:
+                    Push(op.Int);
                     break;
-                case BinInt1:
-                    Push((long)ReadByte());
+                case Long1 or Long4:
+                    Push(op.Value ?? op.Int);
                     break;
-                case BinInt2:
-                    Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Take(2)));
+                case BinFloat or ShortBinUnicode or BinUnicode or BinUnicode8 or ShortBinString or BinString or PickleOpcodes.String or Unicode:
+                    Push(op.Value);
                     break;
-                case Long1:
-                    Push(ReadLong(ReadByte()));
+                case ShortBinBytes or BinBytes or BinBytes8 or ByteArray8:
+                    Charge(((byte[])op.Value!).Length / 64);
+                    Push(op.Value);
                     break;
-                case Long4:
-                    int n4 = BinaryPrimitives.ReadInt32LittleEndian(Take(4));
-                    if (n4 < 0)
-                    {
-                        throw Invalid(_opStart, "LONG4 has a negative length");
-                    }
-
-                    Push(ReadLong(n4));
+                case Int:
+                    Push(ParseTextInt((string)op.Value!));
                     break;
-                case BinFloat:
-                    Push(BinaryPrimitives.ReadDoubleBigEndian(Take(8)));
+                case PickleOpcodes.Long:
+                    Push(ParseTextLong((string)op.Value!));
                     break;
-                case ShortBinUnicode:
-                    Push(DecodeUtf8(Take(ReadByte())));
-                    break;
-                case BinUnicode:
-                    Push(DecodeUtf8(Take(ReadLength32())));
-                    break;
-                case BinUnicode8:
-                    Push(DecodeUtf8(Take(ReadLength64())));
-                    break;
-                case ShortBinBytes:
-                    Push(Take(ReadByte()).ToArray());
-                    break;
-                case BinBytes:
-                    Push(Take(ReadLength32()).ToArray());
-                    break;
-                case BinBytes8:
-                case ByteArray8:
-                    Push(Take(ReadLength64()).ToArray());
-                    break;
-                case ShortBinString:
-                    Push(Encoding.Latin1.GetString(Take(ReadByte())));
-                    break;
-                case BinString:
-                    int sn = BinaryPrimitives.ReadInt32LittleEndian(Take(4));
-                    if (sn < 0)
-                    {
-                        throw Invalid(_opStart, "BINSTRING has a negative length");
-                    }
-
-                    Push(Encoding.Latin1.GetString(Take(sn)));
+                case PickleOpcodes.Float:
+                    Push(ParseTextFloat((string)op.Value!));
                     break;
                 case EmptyDict:
-                    Push(new PyDict(ordered: false));
+                    Push(NewContainer(new PyDict(ordered: false)));
                     break;
+                case Dict:
+                {
+                    object?[] items = PopToMark();
+                    Push(NewContainer(new PyDict(ordered: false)));
+                    SetItemsFrom(items);
+                    break;
+                }
+
                 case EmptyList:
-                    Push(new PyList([]));
+                    Push(NewContainer(new PyList([])));
                     break;
+                case PickleOpcodes.List:
+                {
+                    object?[] items = PopToMark();
+                    var list = NewContainer(new PyList([.. items]));
+                    foreach (object? item in items)
+                    {
+                        Deepen(list, item);
+                    }
+
+                    Push(list);
+                    break;
+                }
+
                 case EmptyTuple:
                     Push(PyTuple.Empty);
                     break;
                 case EmptySet:
-                    Push(new PySet(frozen: false));
+                    Push(NewContainer(new PySet(frozen: false)));
                     break;
                 case PickleOpcodes.Tuple:
                     Push(Nest(new PyTuple(PopToMark())));
@@ -306,7 +263,7 @@ internal sealed class PickleMachine
 
                 case PickleOpcodes.FrozenSet:
                 {
-                    var set = new PySet(frozen: true);
+                    var set = NewContainer(new PySet(frozen: true));
                     foreach (object? item in PopToMark())
                     {
                         set.Items.Add(Hashable(item));
@@ -334,6 +291,7 @@ internal sealed class PickleMachine
                     {
                         Deepen(list, item);
                     }
+
                     break;
                 }
 
@@ -348,29 +306,14 @@ internal sealed class PickleMachine
                 }
 
                 case SetItems:
-                {
-                    object?[] items = PopToMark();
-                    if (items.Length % 2 != 0)
-                    {
-                        throw Invalid(_opStart, "SETITEMS has an odd number of values (a key without a value)");
-                    }
-
-                    PyDict dict = DictTarget();
-                    for (int i = 0; i < items.Length; i += 2)
-                    {
-                        dict.Set(Hashable(items[i]), items[i + 1]);
-                        Deepen(dict, items[i + 1]);
-                    }
-
+                    SetItemsFrom(PopToMark());
                     break;
-                }
-
                 case AddItems:
                 {
                     object?[] items = PopToMark();
                     if (Peek() is not PySet { IsFrozen: false } set)
                     {
-                        throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"ADDITEMS into a {TypeName(Peek())}; only sets take ADDITEMS");
+                        throw Invalid(_opStart, $"ADDITEMS into a {TypeName(Peek())}; only sets take ADDITEMS");
                     }
 
                     foreach (object? item in items)
@@ -381,29 +324,18 @@ internal sealed class PickleMachine
                     break;
                 }
 
-                case BinPut:
-                    MemoPut(ReadByte());
-                    break;
-                case LongBinPut:
-                    MemoPut(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)));
+                case BinPut or LongBinPut or Put:
+                    MemoPut(op.Int);
                     break;
                 case Memoize:
                     MemoPut(_memo.Count);
                     break;
-                case BinGet:
-                    MemoGet(ReadByte());
-                    break;
-                case LongBinGet:
-                    MemoGet(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)));
+                case BinGet or LongBinGet or Get:
+                    MemoGet(op.Int);
                     break;
                 case Global:
-                {
-                    string module = ReadLine();
-                    string name = ReadLine();
-                    Push(Resolve(module, name));
+                    Push(Resolve(op.Module!, op.Name!));
                     break;
-                }
-
                 case StackGlobal:
                 {
                     object? name = Pop1();
@@ -414,6 +346,25 @@ internal sealed class PickleMachine
                     }
 
                     Push(Resolve(m, nm));
+                    break;
+                }
+
+                case Inst:
+                {
+                    PyGlobal cls = Resolve(op.Module!, op.Name!);
+                    Push(Instantiate(cls, new PyTuple(PopToMark())));
+                    break;
+                }
+
+                case Obj:
+                {
+                    object?[] items = PopToMark();
+                    if (items.Length == 0)
+                    {
+                        throw Invalid(_opStart, "OBJ without a class after its MARK");
+                    }
+
+                    Push(Instantiate(items[0], new PyTuple(items[1..])));
                     break;
                 }
 
@@ -433,6 +384,22 @@ internal sealed class PickleMachine
                     break;
                 }
 
+                case NewObjEx:
+                {
+                    object? kwargs = Pop1();
+                    object? args = Pop1();
+                    object? cls = Pop1();
+                    if (kwargs is not PyDict { Count: 0 })
+                    {
+                        throw cls is PyGlobal
+                            ? Unsupported($"NEWOBJ_EX with keyword arguments ({TypeName(kwargs)})")
+                            : Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"NEWOBJ_EX on a {TypeName(cls)}; only allowlisted classes may be instantiated");
+                    }
+
+                    Push(Reductions.NewObject(this, cls, args));
+                    break;
+                }
+
                 case Build:
                 {
                     object? state = Pop1();
@@ -443,114 +410,86 @@ internal sealed class PickleMachine
                 case BinPersId:
                     Push(PersistentLoad(Pop1()));
                     break;
+                case PersId:
+                    // torch's persistent_load asserts a tuple; a bare pickle.load has no persistent_load at all.
+                    throw Invalid(_opStart, "the text form of a persistent id names a string; torch.load accepts only ('storage', ...) tuples and would fail");
+                case Ext1 or Ext2 or Ext4:
+                    throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"{Name(_op)} {op.Int} imports a global through copyreg's extension registry, which SafeCkpt cannot check");
+                case NextBuffer or ReadOnlyBuffer:
+                    throw Invalid(_opStart, $"{Name(_op)} refers to an out-of-band buffer; torch.load passes none and would fail");
                 default:
-                    string? why = RefusalReason(_op);
-                    if (why is not null)
-                    {
-                        throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"opcode {Name(_op)} is refused ({why})");
-                    }
-
                     throw Invalid(_opStart, $"byte 0x{_op:x2} is not a pickle opcode SafeCkpt accepts; the pickle is corrupt");
             }
         }
     }
 
-    // ---- reading arguments (never past the end, never across a FRAME boundary) ----
-    private ReadOnlySpan<byte> Take(long count)
+    // ---- protocol-0 text numbers, accepted in the forms CPython and C's strtol read identically ----
+    [GeneratedRegex("^(0|-?[1-9][0-9]{0,17})$", RegexOptions.CultureInvariant)]
+    private static partial Regex TextInt();
+
+    [GeneratedRegex("^(0|-?[1-9][0-9]{0,600})L?$", RegexOptions.CultureInvariant)]
+    private static partial Regex TextLong();
+
+    [GeneratedRegex("^-?[0-9]{1,40}(\\.[0-9]{0,40})?([eE][+-]?[0-9]{1,3})?$", RegexOptions.CultureInvariant)]
+    private static partial Regex TextFloat();
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "Returns a boxed bool or long, like pickle's INT.")]
+    private object ParseTextInt(string line)
     {
-        long end = _frameEnd >= 0 ? _frameEnd : _data.Length;
-        if (_windowed && _frameEnd < 0 && count > end - _pos)
+        // pickle's load_int: a two-character "00"/"01" is False/True; C strtol reads a leading 0 as octal, so only
+        // plain decimal is accepted here.
+        if (line is "00" or "01")
         {
-            throw new NeedMoreDataException();
+            return line == "01";
         }
 
-        if (count < 0 || count > end - _pos)
-        {
-            string where = _frameEnd >= 0 && count <= _data.Length - _pos ? "its FRAME" : "the pickle";
-            throw Invalid(_opStart, $"{Name(_op)} needs {count:N0} bytes but {where} ends first");
-        }
-
-        ReadOnlySpan<byte> s = _data.Span.Slice(_pos, (int)count);
-        _pos += (int)count;
-        return s;
+        return TextInt().IsMatch(line)
+            ? long.Parse(line, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)
+            : throw Unsupported($"the protocol-0 INT '{Short(line)}' (only plain decimal integers are read)");
     }
-
-    private byte ReadByte() => Take(1)[0];
-
-    private ulong ReadUInt64() => BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
-
-    private int ReadLength32()
-    {
-        uint n = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-        if (n > int.MaxValue)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} declares {n:N0} bytes, more than the pickle holds");
-        }
-
-        return (int)n;
-    }
-
-    private long ReadLength64()
-    {
-        ulong n = ReadUInt64();
-        if (n > int.MaxValue)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} declares {n:N0} bytes, more than the pickle holds");
-        }
-
-        return (long)n;
-    }
-
-    private string ReadLine()
-    {
-        const int MaxLine = 512;
-        ReadOnlySpan<byte> rest = _data.Span[_pos..];
-        long end = _frameEnd >= 0 ? _frameEnd - _pos : rest.Length;
-        int nl = rest[..(int)Math.Min(Math.Min(end, rest.Length), MaxLine + 1)].IndexOf((byte)'\n');
-        if (nl < 0 && _windowed && _frameEnd < 0 && rest.Length <= MaxLine)
-        {
-            throw new NeedMoreDataException();
-        }
-
-        if (nl < 0)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} has no end of line within {MaxLine} bytes");
-        }
-
-        string s = DecodeUtf8(rest[..nl]);
-        _pos += nl + 1;
-        return s;
-    }
-
-    private string DecodeUtf8(ReadOnlySpan<byte> bytes)
-    {
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} holds bytes that are not valid UTF-8");
-        }
-    }
-
-    private BigInteger ReadLongValue(int n) => new(Take(n), isUnsigned: false, isBigEndian: false);
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "Returns a boxed long or a BigInteger, like Python's int.")]
-    private object ReadLong(int n)
+    private object ParseTextLong(string line)
     {
-        if (n > _limits.MaxLongBytes)
+        if (!TextLong().IsMatch(line))
         {
-            throw Limit($"{Name(_op)} integer of {n:N0} bytes (at most {_limits.MaxLongBytes} are accepted)");
+            throw Unsupported($"the protocol-0 LONG '{Short(line)}' (only plain decimal integers are read)");
         }
 
-        BigInteger v = ReadLongValue(n);
-        if (v >= long.MinValue && v <= long.MaxValue)
+        var v = BigInteger.Parse(line.TrimEnd('L'), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        return v >= long.MinValue && v <= long.MaxValue ? (object)(long)v : v;
+    }
+
+    private double ParseTextFloat(string line)
+    {
+        if (!TextFloat().IsMatch(line) || !double.TryParse(line, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
         {
-            return (long)v;
+            throw Unsupported($"the protocol-0 FLOAT '{Short(line)}' (only plain finite decimal numbers are read)");
         }
 
         return v;
+    }
+
+    private static string Short(string s) => s.Length > 40 ? s[..40] + "..." : s;
+
+    /// <summary>INST and OBJ: CPython's instantiate(): a class with no arguments gets <c>cls.__new__(cls)</c>, anything else <c>cls(*args)</c>.</summary>
+    private object? Instantiate(object? cls, PyTuple args) => args.Count == 0 && cls is PyGlobal { IsClass: true }
+        ? Reductions.NewObject(this, cls, args)
+        : Reductions.Reduce(this, cls, args);
+
+    private void SetItemsFrom(object?[] items)
+    {
+        if (items.Length % 2 != 0)
+        {
+            throw Invalid(_opStart, $"{Name(_op)} has an odd number of values (a key without a value)");
+        }
+
+        PyDict dict = DictTarget();
+        for (int i = 0; i < items.Length; i += 2)
+        {
+            dict.Set(Hashable(items[i]), items[i + 1]);
+            Deepen(dict, items[i + 1]);
+        }
     }
 
     // ---- stack ----
@@ -601,18 +540,42 @@ internal sealed class PickleMachine
         return items;
     }
 
+    // torch.load would call the target's append/__setitem__ (on a tensor that writes its data, CVE-2026-24747): nothing
+    // foreign runs, but the result differs from what SafeCkpt would build, so anything but a list/dict is refused.
     private PyList ListTarget() => Peek() as PyList
-        ?? throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"{Name(_op)} into a {TypeName(Peek())}; only lists take APPEND");
+        ?? throw Unsupported($"{Name(_op)} into a {TypeName(Peek())} (only lists are appended to)");
 
     private PyDict DictTarget() => Peek() as PyDict
-        ?? throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"{Name(_op)} into a {TypeName(Peek())}; only dicts take SETITEM (CVE-2026-24747)");
+        ?? throw Unsupported($"{Name(_op)} into a {TypeName(Peek())} (only dicts take items; on a tensor it would write its data, CVE-2026-24747)");
 
     private object Hashable(object? key) => key is not null && PyKeyComparer.IsHashable(key)
         ? key
-        : key is null ? throw Invalid(_opStart, $"{Name(_op)} with None as a dict key or set item (not supported)")
+        : key is null ? throw Unsupported($"{Name(_op)} with None as a dict key or set item")
         : throw Invalid(_opStart, $"{Name(_op)} with an unhashable {TypeName(key)} as a dict key or set item");
 
-    // ---- nesting depth (values are shared references; only depth can make later walks expensive) ----
+    // ---- containers: counted (memory) and depth-tracked (later walks stay shallow) ----
+    internal T NewContainer<T>(T container)
+    {
+        if (++_containers > _limits.MaxContainers)
+        {
+            throw Limit($"more than {_limits.MaxContainers:N0} containers");
+        }
+
+        return container;
+    }
+
+    internal void CountTensor()
+    {
+        if (++_tensors > _limits.MaxTensors)
+        {
+            throw new InvalidCheckpointException(SafeCkptErrorCode.ResourceLimitExceeded, _source.FilePath, $"{_source.FilePath}: refused: {_source.RecordName} describes more than {_limits.MaxTensors:N0} tensors (at byte {_opStart}). Real checkpoints hold a few thousand; this file is crafted or not a model.")
+            {
+                Offset = _opStart,
+                TensorName = _source.RecordName,
+            };
+        }
+    }
+
     private static int DepthOf(object? v) => v switch
     {
         PyList l => l.Depth,
@@ -651,6 +614,7 @@ internal sealed class PickleMachine
 
     private PyTuple Nest(PyTuple t)
     {
+        NewContainer(t);
         foreach (object? item in t.Items)
         {
             Deepen(t, item);
@@ -662,6 +626,11 @@ internal sealed class PickleMachine
     // ---- memo ----
     private void MemoPut(long index)
     {
+        if (index < 0)
+        {
+            throw Invalid(_opStart, $"{Name(_op)} with the negative memo index {index}");
+        }
+
         if (!_memo.ContainsKey(index) && _memo.Count >= _limits.MaxMemoEntries)
         {
             throw Limit($"more than {_limits.MaxMemoEntries:N0} memo entries");
@@ -683,7 +652,7 @@ internal sealed class PickleMachine
     // ---- globals and persistent ids ----
     private PyGlobal Resolve(string module, string name)
     {
-        PyGlobal? g = PickleAllowlist.Lookup(module, name);
+        PyGlobal? g = PickleAllowlist.Lookup(module, name, torchObject: _persistent != PersistentIds.None);
         if (g is null)
         {
             string full = PickleAllowlist.NormalizeModule(module) + "." + name;
@@ -708,12 +677,14 @@ internal sealed class PickleMachine
         int expected = _persistent == PersistentIds.Legacy ? 6 : 5;
         if (pid is not PyTuple t || t.Count == 0 || t[0] is not string tag)
         {
-            throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"BINPERSID with a {TypeName(pid)}; only ('storage', ...) tuples are accepted");
+            throw Invalid(_opStart, $"BINPERSID with a {TypeName(pid)}; torch.load accepts only ('storage', ...) tuples and would fail");
         }
 
         if (tag != "storage")
         {
-            throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"BINPERSID of kind '{tag}'; only 'storage' is accepted ('module' ids carry source code)");
+            throw _persistent == PersistentIds.Legacy && tag == "module"
+                ? Unsupported("a ('module', ...) persistent id: the file pickles a whole nn.Module, not a state dict")
+                : Invalid(_opStart, $"BINPERSID of kind '{tag}'; torch.load accepts only 'storage' here and would fail");
         }
 
         if (t.Count != expected)
@@ -763,26 +734,13 @@ internal sealed class PickleMachine
         }
     }
 
-    internal InvalidCheckpointException Invalid(long offset, string what) =>
-        new(SafeCkptErrorCode.InvalidPickle, _source.FilePath, $"{_source.FilePath}: invalid pickle at {_source.Where(offset)} ({Name(_op)}): {what}. The file is damaged or not a checkpoint.")
-        {
-            Offset = offset,
-            TensorName = _source.RecordName,
-        };
+    internal InvalidCheckpointException Invalid(long offset, string what) => PickleErrors.Invalid(_source, offset, _op, what);
 
-    internal UnsafeCheckpointException Unsafe(SafeCkptErrorCode code, string what) =>
-        new(code, _source.FilePath, $"{_source.FilePath}: refused: {what}, at {_source.Where(_opStart)}. Nothing was executed. Do not load this file with torch.load; get the model as .safetensors from a trusted source.")
-        {
-            Offset = _opStart,
-            RecordName = _source.RecordName,
-        };
+    internal UnsafeCheckpointException Unsafe(SafeCkptErrorCode code, string what) => PickleErrors.Unsafe(_source, _opStart, code, what);
 
-    private InvalidCheckpointException Limit(string what) =>
-        new(SafeCkptErrorCode.PickleLimitExceeded, _source.FilePath, $"{_source.FilePath}: refused: {_source.RecordName} exceeds a safety limit at byte {_opStart}: {what}. Real checkpoints stay far below it; this file is crafted or corrupt.")
-        {
-            Offset = _opStart,
-            TensorName = _source.RecordName,
-        };
+    internal InvalidCheckpointException Unsupported(string what) => PickleErrors.Unsupported(_source, _opStart, what);
+
+    private InvalidCheckpointException Limit(string what) => PickleErrors.Limit(_source, _opStart, what);
 
     internal static string TypeName(object? v) => v switch
     {

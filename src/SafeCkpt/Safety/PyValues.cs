@@ -9,8 +9,10 @@ namespace SafeCkpt.Safety;
 /// <summary>A Python dict or OrderedDict: insertion-ordered, keys compared like Python (strings, ints, tuples, globals).</summary>
 internal sealed class PyDict
 {
+    // Small dicts (most of a checkpoint's: hooks, metadata) search the list; the index is built past IndexFrom keys.
+    private const int IndexFrom = 8;
     private readonly List<KeyValuePair<object, object?>> _items = [];
-    private readonly Dictionary<object, int> _index = new(PyKeyComparer.Instance);
+    private Dictionary<object, int>? _index;
 
     public PyDict(bool ordered) => IsOrderedDict = ordered;
 
@@ -30,27 +32,51 @@ internal sealed class PyDict
     /// <summary>Sets a key like Python: a new key goes last, an existing key keeps its place and takes the new value.</summary>
     public void Set(object key, object? value)
     {
-        if (_index.TryGetValue(key, out int i))
+        int i = IndexOf(key);
+        if (i >= 0)
         {
             _items[i] = new KeyValuePair<object, object?>(_items[i].Key, value);
+            return;
         }
-        else
+
+        _items.Add(new KeyValuePair<object, object?>(key, value));
+        if (_index is not null)
         {
-            _index.Add(key, _items.Count);
-            _items.Add(new KeyValuePair<object, object?>(key, value));
+            _index.Add(key, _items.Count - 1);
+        }
+        else if (_items.Count > IndexFrom)
+        {
+            _index = new Dictionary<object, int>(_items.Count * 2, PyKeyComparer.Instance);
+            for (int k = 0; k < _items.Count; k++)
+            {
+                _index.Add(_items[k].Key, k);
+            }
         }
     }
 
     public bool TryGetValue(object key, out object? value)
     {
-        if (_index.TryGetValue(key, out int i))
+        int i = IndexOf(key);
+        value = i >= 0 ? _items[i].Value : null;
+        return i >= 0;
+    }
+
+    private int IndexOf(object key)
+    {
+        if (_index is not null)
         {
-            value = _items[i].Value;
-            return true;
+            return _index.TryGetValue(key, out int i) ? i : -1;
         }
 
-        value = null;
-        return false;
+        for (int i = 0; i < _items.Count; i++)
+        {
+            if (PyKeyComparer.Instance.Equals(_items[i].Key, key))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 }
 
@@ -115,12 +141,23 @@ internal enum GlobalKind
     NumpyReconstruct,
     LightningClass,
     LightningModule,
+
+    /// <summary>A torch rebuild function or helper SafeCkpt knows to be harmless but does not read (sparse, meta, quantized, nested tensors): calling it is "unsupported".</summary>
+    UnsupportedTorch,
+
+    /// <summary>A torch value that is harmless as a value (layouts, quantization schemes, devices): usable as an argument only.</summary>
+    TorchValue,
 }
 
 /// <summary>A global that passed the allowlist: an inert marker naming it, plus the torch dtype it implies, if any.</summary>
 internal sealed record PyGlobal(string Module, string Name, GlobalKind Kind, TorchDType? DType = null)
 {
     public string FullName => Module + "." + Name;
+
+    /// <summary>A class (INST/OBJ with no arguments call <c>cls.__new__(cls)</c> on it), not a function.</summary>
+    public bool IsClass => Kind is GlobalKind.StorageClass or GlobalKind.TorchSize or GlobalKind.TorchTensorClass or GlobalKind.Parameter
+        or GlobalKind.OrderedDict or GlobalKind.ParameterDict or GlobalKind.Set or GlobalKind.FrozenSet or GlobalKind.ByteArray
+        or GlobalKind.Bytes or GlobalKind.NumpyDType or GlobalKind.NumpyNdarray or GlobalKind.LightningClass;
 
     public override string ToString() => FullName;
 }
@@ -163,8 +200,41 @@ internal sealed record NumpyScalarValue(string DType, byte[] Raw)
 /// </summary>
 internal sealed record StorageRef(string Key, TorchDType? DType, string Location, long Numel, long PickleOffset, string? ViewKey = null, long ViewOffset = 0, long ViewNumel = 0);
 
-/// <summary>A tensor described by a rebuild call: storage, element offset, sizes, strides and dtype.</summary>
-internal sealed record TensorRef(StorageRef Storage, TorchDType DType, long StorageOffset, long[] Size, long[] Stride, bool IsParameter, long PickleOffset);
+/// <summary>
+/// A tensor described by a rebuild call: storage, element offset, sizes, strides and dtype. Mutable because BUILD
+/// (<c>Tensor.__setstate__</c> calling <c>set_</c>, or assigning <c>.data</c>) changes a tensor in place, and every
+/// reference to it (through the memo) sees the change, as in torch. <see cref="Storage"/> is null for an empty
+/// <c>torch.Tensor()</c> that was never given data.
+/// </summary>
+internal sealed class TensorRef(StorageRef? storage, TorchDType dtype, long storageOffset, long[] size, long[] stride, bool isParameter, long pickleOffset)
+{
+    public StorageRef? Storage { get; set; } = storage;
+
+    public TorchDType DType { get; set; } = dtype;
+
+    public long StorageOffset { get; set; } = storageOffset;
+
+    public long[] Size { get; set; } = size;
+
+    public long[] Stride { get; set; } = stride;
+
+    public bool IsParameter { get; } = isParameter;
+
+    public long PickleOffset { get; } = pickleOffset;
+
+    /// <summary>A new tensor object viewing the same data (what <c>nn.Parameter(t)</c> makes).</summary>
+    public TensorRef Alias(bool parameter) => new(Storage, DType, StorageOffset, Size, Stride, parameter, PickleOffset);
+
+    /// <summary>Points this tensor at another's data (<c>t.data = other</c>).</summary>
+    public void TakeDataOf(TensorRef other)
+    {
+        Storage = other.Storage;
+        DType = other.DType;
+        StorageOffset = other.StorageOffset;
+        Size = other.Size;
+        Stride = other.Stride;
+    }
+}
 
 /// <summary>A torch dtype by name, its safetensors dtype when one exists, and its element size in bytes.</summary>
 internal sealed record TorchDType(string Name, DType? SafeType, int ElementSize)
@@ -173,8 +243,10 @@ internal sealed record TorchDType(string Name, DType? SafeType, int ElementSize)
 }
 
 /// <summary>
-/// Python-like equality for dict keys and set items: strings, integers (long/BigInteger/bool), floats, bytes, tuples
-/// of those, and globals. Anything else (lists, dicts) is unhashable in Python and refused by the machine first.
+/// Python's equality for dict keys and set items: strings, bytes, tuples, globals, and numbers compared by value
+/// across int, bool and float (<c>1 == 1.0 == True</c> are one key in Python, so they are one key here, or a
+/// dict would hold a tensor torch drops). Hash codes of numbers mix all their bits with a per-process random seed,
+/// so crafted keys cannot collide by design (float keys whose <c>GetHashCode</c> collide made lookups quadratic).
 /// </summary>
 internal sealed class PyKeyComparer : IEqualityComparer<object>
 {
@@ -239,12 +311,10 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
                 return true;
             case (PyGlobal a, PyGlobal b):
                 return a.FullName == b.FullName;
-            case (double a, double b):
-                return a.Equals(b);
             case (null, _) or (_, null):
                 return false;
             default:
-                return AsInteger(x) is { } i1 && AsInteger(y) is { } i2 && i1 == i2;
+                return Numeric(x) is { } n1 && Numeric(y) is { } n2 && n1.Equals(n2);
         }
     }
 
@@ -274,18 +344,41 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
                 return t.CachedHash.Value;
             case PyGlobal g:
                 return StringComparer.Ordinal.GetHashCode(g.FullName);
-            case double d:
-                return d.GetHashCode();
             default:
-                return AsInteger(obj)?.GetHashCode() ?? 0;
+                return Numeric(obj)?.GetHashCode() ?? 0;
         }
     }
 
-    private static BigInteger? AsInteger(object? o) => o switch
+    /// <summary>A number as Python compares it: integral values (also integral floats and bools) as integers, others as doubles.</summary>
+    private static NumericKey? Numeric(object? o) => o switch
     {
-        long l => l,
-        BigInteger b => b,
-        bool b => b ? 1 : 0,
+        long l => new NumericKey(l, null, 0),
+        bool b => new NumericKey(b ? 1 : 0, null, 0),
+        BigInteger b => b >= long.MinValue && b <= long.MaxValue ? new NumericKey((long)b, null, 0) : new NumericKey(0, b, 0),
+        double d when double.IsFinite(d) && Math.Floor(d) == d => d >= -9.2e18 && d <= 9.2e18 ? new NumericKey((long)d, null, 0) : new NumericKey(0, new BigInteger(d), 0),
+        double d => new NumericKey(0, null, d),
         _ => null,
     };
+
+    /// <summary>A normalised number: an integer (long or BigInteger) or a non-integral double (NaN never equals anything).</summary>
+    private readonly record struct NumericKey(long Integer, BigInteger? Big, double Fraction)
+    {
+        public bool Equals(NumericKey other) => Integer == other.Integer && Big == other.Big && Fraction.Equals(other.Fraction) && !double.IsNaN(Fraction);
+
+        public override int GetHashCode()
+        {
+            var h = new HashCode();
+            h.Add((int)Integer);
+            h.Add((int)(Integer >> 32));
+            if (Big is { } big)
+            {
+                h.AddBytes(big.ToByteArray());
+            }
+
+            long bits = BitConverter.DoubleToInt64Bits(Fraction);
+            h.Add((int)bits);
+            h.Add((int)(bits >> 32));
+            return h.ToHashCode();
+        }
+    }
 }

@@ -15,7 +15,9 @@ internal static class Reductions
     {
         if (callee is not PyGlobal g)
         {
-            throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"REDUCE calls a {PickleMachine.TypeName(callee)}; only allowlisted functions may be called");
+            throw callee is PyObject
+                ? m.Unsupported($"REDUCE calls a {PickleMachine.TypeName(callee)} instance")
+                : m.Invalid(m.OpStart, $"REDUCE calls a {PickleMachine.TypeName(callee)}, which is not callable; torch.load would fail");
         }
 
         if (args is not PyTuple a)
@@ -27,27 +29,31 @@ internal static class Reductions
         {
             case GlobalKind.RebuildTensor:
                 Arity(m, g, a, 4, 4);
-                return Tensor(m, g, a[0], a[1], a[2], a[3], dtype: null, parameter: false);
+                return Tensor(m, g, a[0], a[1], a[2], a[3], dtype: null);
             case GlobalKind.RebuildTensorV2:
+                // torch 0.4.1 wrote backward_hooks as None; torch assigns it as it is.
                 Arity(m, g, a, 6, 7);
                 RequireBool(m, g, a[4], "requires_grad");
-                RequireDict(m, g, a[5], "backward_hooks");
-                return Tensor(m, g, a[0], a[1], a[2], a[3], dtype: null, parameter: false);
+                RequireEmptyState(m, g, a.Count > 6 ? a[6] : null, "metadata (it sets tensor flags such as the negative bit)");
+                return Tensor(m, g, a[0], a[1], a[2], a[3], dtype: null);
             case GlobalKind.RebuildTensorV3:
                 Arity(m, g, a, 7, 8);
                 RequireBool(m, g, a[4], "requires_grad");
-                RequireDict(m, g, a[5], "backward_hooks");
                 if (a[6] is not PyGlobal { Kind: GlobalKind.TorchDType, DType: { } dt })
                 {
                     throw m.Invalid(m.OpStart, $"{g.FullName}: the dtype argument is a {PickleMachine.TypeName(a[6])}, not a torch dtype");
                 }
 
-                return Tensor(m, g, a[0], a[1], a[2], a[3], dt, parameter: false);
+                RequireEmptyState(m, g, a.Count > 7 ? a[7] : null, "metadata (it sets tensor flags such as the negative bit)");
+                return Tensor(m, g, a[0], a[1], a[2], a[3], dt);
             case GlobalKind.RebuildParameter:
-            case GlobalKind.RebuildParameterWithState:
-                Arity(m, g, a, g.Kind == GlobalKind.RebuildParameter ? 3 : 4, g.Kind == GlobalKind.RebuildParameter ? 3 : 4);
+                Arity(m, g, a, 3, 3);
                 RequireBool(m, g, a[1], "requires_grad");
-                RequireDict(m, g, a[2], "backward_hooks");
+                return AsParameter(m, g, a[0]);
+            case GlobalKind.RebuildParameterWithState:
+                Arity(m, g, a, 4, 4);
+                RequireBool(m, g, a[1], "requires_grad");
+                RequireEmptyState(m, g, a[3], "state (torch sets it as attributes of the parameter, which can replace its data)");
                 return AsParameter(m, g, a[0]);
             case GlobalKind.Parameter:
                 Arity(m, g, a, 1, 2);
@@ -55,6 +61,8 @@ internal static class Reductions
             case GlobalKind.RebuildFromTypeV2:
                 Arity(m, g, a, 4, 4);
                 return FromType(m, g, a);
+            case GlobalKind.TorchTensorClass:
+                return EmptyTensor(m, g, a);
             case GlobalKind.TorchSize:
                 Arity(m, g, a, 1, 1);
                 if (a[0] is not PyTuple dims || !dims.Items.All(x => x is long))
@@ -64,14 +72,14 @@ internal static class Reductions
 
                 return dims;
             case GlobalKind.OrderedDict:
-                return NewOrderedDict(m, g, a);
+                return g.Module == "typing" && a.Count > 0 ? throw m.Unsupported("typing.OrderedDict called with arguments") : NewOrderedDict(m, g, a);
             case GlobalKind.CodecsEncode:
                 Arity(m, g, a, 1, 2);
                 return Encode(m, g, a);
             case GlobalKind.Set:
             case GlobalKind.FrozenSet:
                 Arity(m, g, a, 0, 1);
-                var set = new PySet(g.Kind == GlobalKind.FrozenSet);
+                var set = m.NewContainer(new PySet(g.Kind == GlobalKind.FrozenSet));
                 if (a.Count == 1)
                 {
                     foreach (object? item in Iterate(m, g, a[0]))
@@ -89,7 +97,7 @@ internal static class Reductions
                     0 => Array.Empty<byte>(),
                     1 when a[0] is byte[] b => Copy(m, b),
                     2 => Encode(m, g, a),
-                    _ => throw m.Invalid(m.OpStart, $"{g.FullName} with a {PickleMachine.TypeName(a[0])}; only bytes or (str, encoding) are accepted"),
+                    _ => throw m.Unsupported($"{g.FullName} of a {PickleMachine.TypeName(a[0])}; only bytes or (str, encoding) are read"),
                 };
             case GlobalKind.NumpyScalar:
                 Arity(m, g, a, 1, 2);
@@ -98,7 +106,7 @@ internal static class Reductions
                 Arity(m, g, a, 1, 3);
                 if (a[0] is not string code || code.Length > 16)
                 {
-                    throw m.Invalid(m.OpStart, "numpy.dtype needs a short type-code string such as 'f8'");
+                    throw m.Unsupported("numpy.dtype of anything but a short type-code string such as 'f8'");
                 }
 
                 return new NumpyDTypeValue(code);
@@ -106,20 +114,29 @@ internal static class Reductions
                 Arity(m, g, a, 3, 3);
                 if (a[0] is not PyGlobal { Kind: GlobalKind.NumpyNdarray })
                 {
-                    throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"{g.FullName} of a {PickleMachine.TypeName(a[0])}; only numpy.ndarray is accepted");
+                    throw m.Unsupported($"{g.FullName} of a {PickleMachine.TypeName(a[0])} (only numpy.ndarray is read)");
                 }
 
                 return new NumpyArrayValue();
+            case GlobalKind.TorchValue:
+                return new PyObject(g) { State = a };
+            case GlobalKind.UnsupportedTorch:
+                throw m.Unsupported($"'{g.FullName}' ({UnsupportedReason(g)})");
+            case GlobalKind.StorageClass:
+                throw m.Unsupported($"a storage built by calling '{g.FullName}' (torch.save stores storages as persistent ids)");
+            case GlobalKind.LightningClass:
+                throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"REDUCE calls '{g.FullName}', which would run pytorch_lightning's constructor; SafeCkpt allows the class only as a value (a callback-state key)");
             default:
-                throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"REDUCE calls '{g.FullName}', which is allowed as a value but not as a function");
+                throw m.Invalid(m.OpStart, $"REDUCE calls '{g.FullName}', which is a value here, not a function SafeCkpt reads; torch.load would fail or build something SafeCkpt does not");
         }
     }
 
+    /// <summary>NEWOBJ: <c>cls.__new__(cls, *args)</c>, which for the allowlisted classes ignores or uses the arguments as CPython does.</summary>
     public static object? NewObject(PickleMachine m, object? cls, object? args)
     {
         if (cls is not PyGlobal g)
         {
-            throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"NEWOBJ on a {PickleMachine.TypeName(cls)}; only allowlisted classes may be instantiated");
+            throw m.Invalid(m.OpStart, $"NEWOBJ on a {PickleMachine.TypeName(cls)}, which is not a class; torch.load would fail");
         }
 
         if (args is not PyTuple a)
@@ -129,27 +146,44 @@ internal static class Reductions
 
         return g.Kind switch
         {
-            GlobalKind.ParameterDict when a.Count == 0 => new PyObject(g),
-            GlobalKind.OrderedDict => NewOrderedDict(m, g, a),
+            GlobalKind.ParameterDict when a.Count == 0 => m.NewContainer(new PyObject(g)),
+
+            // dict.__new__ ignores its arguments: NEWOBJ(OrderedDict, ([('w', t)],)) is an EMPTY OrderedDict in Python.
+            GlobalKind.OrderedDict when g.Module != "typing" => m.NewContainer(new PyDict(ordered: true)),
             GlobalKind.Parameter when a.Count is 1 or 2 => AsParameter(m, g, a[0]),
-            _ => throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"NEWOBJ of '{g.FullName}' with {a.Count} arguments is not accepted"),
+            GlobalKind.TorchTensorClass => EmptyTensor(m, g, a),
+            GlobalKind.UnsupportedTorch or GlobalKind.StorageClass or GlobalKind.LightningClass or GlobalKind.Set or GlobalKind.FrozenSet
+                or GlobalKind.Bytes or GlobalKind.ByteArray or GlobalKind.TorchSize or GlobalKind.ParameterDict
+                => throw m.Unsupported($"NEWOBJ of '{g.FullName}' with {a.Count} arguments"),
+            _ => throw m.Invalid(m.OpStart, $"NEWOBJ of '{g.FullName}', which is not a class SafeCkpt reads; torch.load would fail"),
         };
     }
 
+    /// <summary>
+    /// BUILD, as CPython's load_build: <c>__setstate__(state)</c> where the target has one (tensors), else the state
+    /// dict updates <c>__dict__</c> and a slot dict sets attributes. On a class, function or module that would rewrite
+    /// code, so it is unsafe.
+    /// </summary>
     public static void Build(PickleMachine m, object? target, object? state)
     {
         switch (target)
         {
-            case PyDict { IsOrderedDict: true } d when state is PyDict attributes:
+            case PyGlobal g:
+                throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"BUILD sets attributes of '{g.FullName}' itself (rewriting a module, class or function changes what later globals resolve to)");
+            case TensorRef t:
+                TensorSetState(m, t, state);
+                break;
+            case PyDict { IsOrderedDict: true } d when StateParts(state) is var (dict, slots) && dict is null or PyDict && slots is null or PyDict:
                 // OrderedDict.__dict__ update: a state dict's _metadata. Kept as an inert attribute dict.
-                m.Charge(attributes.Count);
-                d.Attributes = attributes;
+                if (dict is PyDict attributes)
+                {
+                    m.Charge(attributes.Count);
+                    d.Attributes = attributes;
+                }
+
                 break;
             case PyObject o when o.Type.Kind == GlobalKind.ParameterDict && state is PyDict:
                 o.State = state;
-                break;
-            case TensorRef when state is null or PyDict or PyTuple:
-                // Tensor/Parameter state (requires_grad, hooks, python attributes): ignored, no data in it.
                 break;
             case NumpyDTypeValue dt when state is PyTuple t:
                 if (t.Count > 1 && t[1] is string order && order.Length == 1)
@@ -161,87 +195,183 @@ internal static class Reductions
             case NumpyArrayValue arr when state is PyTuple:
                 arr.State = state;
                 break;
+            case PyObject or NumpyDTypeValue or NumpyArrayValue:
+                throw m.Unsupported($"BUILD on a {PickleMachine.TypeName(target)} with a {PickleMachine.TypeName(state)} state");
             default:
-                throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"BUILD on a {PickleMachine.TypeName(target)} with a {PickleMachine.TypeName(state)} state; BUILD is accepted only on OrderedDict, ParameterDict, tensors and numpy values");
+                if (state is null)
+                {
+                    // No __setstate__ and no state: CPython does nothing.
+                    break;
+                }
+
+                throw m.Invalid(m.OpStart, $"BUILD on a {PickleMachine.TypeName(target)} with a {PickleMachine.TypeName(state)} state; it has no attributes to set and torch.load would fail");
         }
     }
 
-    private static TensorRef Tensor(PickleMachine m, PyGlobal g, object? storage, object? offset, object? size, object? stride, TorchDType? dtype, bool parameter)
+    /// <summary>
+    /// <c>Tensor.__setstate__</c>: a 4-tuple is the legacy tensor encoding (<c>set_(storage, offset, size, stride)</c>),
+    /// a 5-tuple the legacy Variable one (<c>self.data = state[0]</c>), a 3-tuple sets requires_grad and hooks only.
+    /// The change is made in place, so every reference to the tensor sees it, as in torch.
+    /// </summary>
+    private static void TensorSetState(PickleMachine m, TensorRef t, object? state)
     {
+        switch (state)
+        {
+            case PyTuple { Count: 3 } s:
+                RequireBool(m, null, s[0], "requires_grad");
+                break;
+            case PyTuple { Count: 4 } s:
+                TensorRef view = Tensor(m, null, s[0], s[1], s[2], s[3], t.DType, countTensor: false);
+                if (view.Storage?.DType is { } storageType && storageType != t.DType)
+                {
+                    throw m.Invalid(m.OpStart, $"Tensor.__setstate__: set_ with a storage of {storageType} on a {t.DType} tensor; torch.load would fail");
+                }
+
+                t.TakeDataOf(view);
+                break;
+            case PyTuple { Count: 5 } s:
+                if (s[0] is not TensorRef data)
+                {
+                    throw m.Invalid(m.OpStart, $"Tensor.__setstate__: the data of a legacy Variable state is a {PickleMachine.TypeName(s[0])}, not a tensor");
+                }
+
+                RequireBool(m, null, s[3], "requires_grad");
+                t.TakeDataOf(data);
+                break;
+            default:
+                throw m.Invalid(m.OpStart, $"Tensor.__setstate__ with a {PickleMachine.TypeName(state)}{(state is PyTuple pt ? $" of {pt.Count} items" : "")}; torch reads 3-, 4- or 5-tuples and would fail");
+        }
+    }
+
+    /// <summary>Splits a BUILD state into CPython's (state dict, slot state) pair.</summary>
+    private static (object? Dict, object? Slots) StateParts(object? state) => state is PyTuple { Count: 2 } t ? (t[0], t[1]) : (state, null);
+
+    /// <summary>
+    /// Tensor state and metadata must be empty: torch applies non-empty ones as attributes or flags (replacing
+    /// <c>.data</c>, setting the negative bit), and torch versions differ in whether they do.
+    /// </summary>
+    private static void RequireEmptyState(PickleMachine m, PyGlobal g, object? state, string what)
+    {
+        bool empty = state switch
+        {
+            null => true,
+            PyDict d => d.Count == 0,
+            PyTuple { Count: 2 } t => IsEmpty(t[0]) && IsEmpty(t[1]),
+            _ => false,
+        };
+        if (!empty)
+        {
+            throw m.Unsupported($"{g.FullName} with non-empty {what}");
+        }
+
+        static bool IsEmpty(object? v) => v is null || v is PyDict { Count: 0 };
+    }
+
+    /// <summary><c>torch.Tensor()</c>: an empty float32 tensor that a later BUILD may give data (the legacy tensor encoding).</summary>
+    private static TensorRef EmptyTensor(PickleMachine m, PyGlobal g, PyTuple a)
+    {
+        if (a.Count != 0)
+        {
+            throw m.Unsupported($"{g.FullName} called with {a.Count} arguments (the legacy tensor constructor)");
+        }
+
+        m.CountTensor();
+        return new TensorRef(null, PickleAllowlist.TorchDTypes["float32"], 0, [0], [1], false, m.OpStart);
+    }
+
+    private static string UnsupportedReason(PyGlobal g) => g.Name switch
+    {
+        "_rebuild_sparse_tensor" or "_rebuild_sparse_csr_tensor" or "_rebuild_sparse_compressed_tensor" or "_get_layout" => "sparse tensors are not read",
+        "_rebuild_meta_tensor_no_storage" => "meta tensors have no data to convert",
+        "_rebuild_qtensor" => "quantized tensors are not read",
+        "_rebuild_nested_tensor" => "nested tensors are not read",
+        "_rebuild_device_tensor_from_numpy" or "_rebuild_device_tensor_from_cpu_tensor" => "tensors stored as numpy arrays are not read yet",
+        _ => "tensor subclasses are not read",
+    };
+
+    private static TensorRef Tensor(PickleMachine m, PyGlobal? g, object? storage, object? offset, object? size, object? stride, TorchDType? dtype, bool countTensor = true)
+    {
+        string fn = g?.FullName ?? "Tensor.__setstate__";
         if (storage is not StorageRef s)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: the storage argument is a {PickleMachine.TypeName(storage)}, not a storage persistent id");
+            throw m.Invalid(m.OpStart, $"{fn}: the storage argument is a {PickleMachine.TypeName(storage)}, not a storage persistent id");
         }
 
         if (offset is not long off || off < 0)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: storage_offset must be a non-negative integer, not {Show(offset)}");
+            throw m.Invalid(m.OpStart, $"{fn}: storage_offset must be a non-negative integer, not {Show(offset)}");
         }
 
-        long[] sizes = Ints(m, g, size, "size");
-        long[] strides = Ints(m, g, stride, "stride");
+        long[] sizes = Ints(m, fn, size, "size");
+        long[] strides = Ints(m, fn, stride, "stride");
         if (sizes.Length != strides.Length)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: size has {sizes.Length} dimensions but stride has {strides.Length}");
+            throw m.Invalid(m.OpStart, $"{fn}: size has {sizes.Length} dimensions but stride has {strides.Length}");
         }
 
         TorchDType? elementType = dtype ?? s.DType;
         if (elementType is null)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: an untyped storage needs _rebuild_tensor_v3 with a dtype");
+            throw m.Invalid(m.OpStart, $"{fn}: an untyped storage needs _rebuild_tensor_v3 with a dtype");
         }
 
-        if (dtype is not null && s.DType is not null && s.DType != dtype)
+        if (g is not null && dtype is not null && s.DType is not null && s.DType != dtype)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: dtype {dtype} does not match storage '{s.Key}' of {s.DType}");
+            throw m.Invalid(m.OpStart, $"{fn}: dtype {dtype} does not match storage '{s.Key}' of {s.DType}");
         }
 
-        return new TensorRef(s, elementType, off, sizes, strides, parameter, m.OpStart);
+        if (countTensor)
+        {
+            m.CountTensor();
+        }
+
+        return new TensorRef(s, elementType, off, sizes, strides, false, m.OpStart);
     }
 
-    private static long[] Ints(PickleMachine m, PyGlobal g, object? value, string what)
+    private static long[] Ints(PickleMachine m, string fn, object? value, string what)
     {
         if (value is not PyTuple t || t.Count > Tensors.TensorInfo.MaxRank)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: {what} must be a tuple of at most {Tensors.TensorInfo.MaxRank} integers, not {Show(value)}");
+            throw m.Invalid(m.OpStart, $"{fn}: {what} must be a tuple of at most {Tensors.TensorInfo.MaxRank} integers, not {Show(value)}");
         }
 
         var r = new long[t.Count];
         for (int i = 0; i < r.Length; i++)
         {
-            r[i] = t[i] is long v ? v : throw m.Invalid(m.OpStart, $"{g.FullName}: {what} holds {Show(t[i])}, not an integer");
+            r[i] = t[i] is long v ? v : throw m.Invalid(m.OpStart, $"{fn}: {what} holds {Show(t[i])}, not an integer");
         }
 
         return r;
     }
 
     private static TensorRef AsParameter(PickleMachine m, PyGlobal g, object? data) => data is TensorRef t
-        ? t with { IsParameter = true }
+        ? t.Alias(parameter: true)
         : throw m.Invalid(m.OpStart, $"{g.FullName}: the data argument is a {PickleMachine.TypeName(data)}, not a tensor");
 
     private static TensorRef FromType(PickleMachine m, PyGlobal g, PyTuple a)
     {
         if (a[0] is not PyGlobal { Kind: GlobalKind.RebuildTensor or GlobalKind.RebuildTensorV2 or GlobalKind.RebuildTensorV3 or GlobalKind.RebuildParameter } func)
         {
-            throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"{g.FullName} with the function {PickleMachine.TypeName(a[0])}; only tensor rebuild functions are accepted");
+            throw m.Unsupported($"{g.FullName} with the function {PickleMachine.TypeName(a[0])} (only tensor rebuild functions are read)");
         }
 
         if (a[1] is not PyGlobal { Kind: GlobalKind.TorchTensorClass or GlobalKind.Parameter } type)
         {
-            throw m.Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"{g.FullName} with the type {PickleMachine.TypeName(a[1])}; only torch.Tensor and torch.nn.parameter.Parameter are accepted");
+            throw m.Unsupported($"{g.FullName} with the type {PickleMachine.TypeName(a[1])} (only torch.Tensor and torch.nn.parameter.Parameter are read)");
         }
 
+        RequireEmptyState(m, g, a[3], "state (torch versions differ in whether they set it as attributes of the tensor)");
         if (Reduce(m, func, a[2]) is not TensorRef t)
         {
             throw m.Invalid(m.OpStart, $"{g.FullName} did not produce a tensor");
         }
 
-        return type.Kind == GlobalKind.Parameter ? t with { IsParameter = true } : t;
+        return type.Kind == GlobalKind.Parameter ? t.Alias(parameter: true) : t;
     }
 
     private static PyDict NewOrderedDict(PickleMachine m, PyGlobal g, PyTuple a)
     {
-        var d = new PyDict(ordered: true);
+        var d = m.NewContainer(new PyDict(ordered: true));
         if (a.Count == 0)
         {
             return d;
@@ -373,19 +503,11 @@ internal static class Reductions
         }
     }
 
-    private static void RequireBool(PickleMachine m, PyGlobal g, object? v, string what)
+    private static void RequireBool(PickleMachine m, PyGlobal? g, object? v, string what)
     {
         if (v is not bool)
         {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: {what} must be a bool, not {Show(v)}");
-        }
-    }
-
-    private static void RequireDict(PickleMachine m, PyGlobal g, object? v, string what)
-    {
-        if (v is not PyDict)
-        {
-            throw m.Invalid(m.OpStart, $"{g.FullName}: {what} must be an OrderedDict, not {Show(v)}");
+            throw m.Invalid(m.OpStart, $"{g?.FullName ?? "Tensor.__setstate__"}: {what} must be a bool, not {Show(v)}");
         }
     }
 

@@ -2,6 +2,30 @@ using System.Collections.ObjectModel;
 
 namespace SafeCkpt.Safety;
 
+/// <summary>
+/// What a scan concludes, in order of precedence: a file is <see cref="Unsafe"/> if loading it with
+/// <c>torch.load(weights_only=False)</c> could import or call anything outside SafeCkpt's allowlist (whatever else is
+/// wrong with it); otherwise <see cref="NotAModel"/>, <see cref="Malformed"/> or <see cref="Unsupported"/> when SafeCkpt
+/// cannot read it; <see cref="Clean"/> only when SafeCkpt reads exactly what torch.load would.
+/// </summary>
+public enum ScanVerdict
+{
+    /// <summary>Nothing in the file would run code, and SafeCkpt reads all of it (exit code 0).</summary>
+    Clean,
+
+    /// <summary>Loading it with torch.load could import or call something outside the allowlist (exit code 3).</summary>
+    Unsafe,
+
+    /// <summary>Nothing in it runs code, but it holds a construct SafeCkpt does not read (sparse, meta, quantized tensors, ...) (exit code 2).</summary>
+    Unsupported,
+
+    /// <summary>It breaks its format's rules, or two readers could read it differently (exit code 2).</summary>
+    Malformed,
+
+    /// <summary>It is not a model file at all: empty, an HTML page, a Git LFS pointer, an image, an archive (exit code 2).</summary>
+    NotAModel,
+}
+
 /// <summary>What a scan finding is about.</summary>
 public enum ScanFindingKind
 {
@@ -60,12 +84,14 @@ public sealed class ScanFinding
 /// <summary>The result of <see cref="CheckpointScanner.Scan(string)"/>: every global and unusual opcode, and whether the file is malformed.</summary>
 public sealed class ScanReport
 {
-    internal ScanReport(string path, ModelFormat format, IList<ScanFinding> findings, string? error)
+    internal ScanReport(string path, ModelFormat format, IList<ScanFinding> findings, string? error, ScanVerdict verdict, SafeCkptErrorCode? errorCode)
     {
         Path = path;
         Format = format;
         Findings = new ReadOnlyCollection<ScanFinding>(findings);
         Error = error;
+        Verdict = verdict;
+        ErrorCode = errorCode;
     }
 
     /// <summary>The scanned file.</summary>
@@ -77,12 +103,18 @@ public sealed class ScanReport
     /// <summary>The findings, in file order.</summary>
     public IReadOnlyList<ScanFinding> Findings { get; }
 
-    /// <summary>Why the scan could not finish (a truncated pickle, a corrupt zip); null when it did.</summary>
+    /// <summary>Why SafeCkpt cannot read the file (a truncated pickle, a corrupt zip, an unsupported construct); null when it can.</summary>
     public string? Error { get; }
 
-    /// <summary>Whether any finding is unsafe.</summary>
-    public bool IsUnsafe => Findings.Any(f => !f.Allowed);
+    /// <summary>The error's code, when <see cref="Error"/> is set.</summary>
+    public SafeCkptErrorCode? ErrorCode { get; }
 
-    /// <summary>Whether the file could not be scanned completely.</summary>
+    /// <summary>The conclusion; see <see cref="ScanVerdict"/>.</summary>
+    public ScanVerdict Verdict { get; }
+
+    /// <summary>Whether loading the file with torch.load could run code outside the allowlist.</summary>
+    public bool IsUnsafe => Verdict == ScanVerdict.Unsafe;
+
+    /// <summary>Whether SafeCkpt could not read the file completely (malformed, unsupported or not a model); an unsafe file may be malformed too.</summary>
     public bool IsMalformed => Error is not null;
 }

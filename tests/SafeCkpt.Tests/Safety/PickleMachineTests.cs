@@ -87,40 +87,100 @@ public class PickleMachineTests
         Assert.Equal(["0", "1"], machine.Storages.Select(s => s.Key));
     }
 
+    [Fact]
+    public void EXT_opcodes_are_unsafe_because_they_import_through_copyregs_registry()
+    {
+        var ex = Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, 0x82, 42, '.')));
+        Assert.Equal(SafeCkptErrorCode.UnsafeOpcode, ex.Code);
+        Assert.Contains("EXT1", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(2, ex.Offset);
+    }
+
     [Theory]
-    [InlineData((byte)'i', "INST")]
-    [InlineData((byte)'o', "OBJ")]
-    [InlineData((byte)0x92, "NEWOBJ_EX")]
-    [InlineData((byte)0x82, "EXT1")]
     [InlineData((byte)'P', "PERSID")]
     [InlineData((byte)0x97, "NEXT_BUFFER")]
-    [InlineData((byte)'I', "INT")]
-    public void Refused_opcodes_raise_unsafe_opcode_naming_the_opcode_and_offset(byte op, string name)
+    public void Opcodes_torch_load_fails_on_are_invalid_not_unsafe(byte op, string name)
     {
-        var ex = Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, op, "0\n.")));
-        Assert.Equal(SafeCkptErrorCode.UnsafeOpcode, ex.Code);
+        var ex = Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, op, "0\n.")));
+        Assert.Equal(SafeCkptErrorCode.InvalidPickle, ex.Code);
         Assert.Contains(name, ex.Message, StringComparison.Ordinal);
         Assert.Equal(2, ex.Offset);
     }
 
+    [Theory]
+    [InlineData("I01\n.", true)]
+    [InlineData("I00\n.", false)]
+    [InlineData("I-5\n.", -5L)]
+    [InlineData("I1234\n.", 1234L)]
+    [InlineData("L12L\n.", 12L)]
+    [InlineData("F1.5\n.", 1.5)]
+    [InlineData("S'a\\x41'\n.", "aA")]
+    [InlineData("Vcaf\\u00e9\n.", "caf\u00e9")]
+    public void Protocol_0_text_values_read_as_CPython_reads_them(string pickle, object expected)
+    {
+        object? value = Run(System.Text.Encoding.Latin1.GetBytes(pickle));
+        Assert.Equal(expected, value);
+    }
+
+    [Theory]
+    [InlineData("I010\n.")]
+    [InlineData("I0x10\n.")]
+    [InlineData("Finf\n.")]
+    [InlineData("F1e999\n.")]
+    public void Protocol_0_numbers_C_and_Python_could_read_differently_are_unsupported(string pickle) =>
+        Assert.Equal(SafeCkptErrorCode.UnsupportedConstruct, Assert.Throws<InvalidCheckpointException>(() => Run(System.Text.Encoding.Latin1.GetBytes(pickle))).Code);
+
     [Fact]
-    public void A_second_PROTO_is_refused() =>
-        Assert.Equal(SafeCkptErrorCode.UnsafeOpcode, Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, 'N', 0x80, 2, '.'))).Code);
+    public void INST_and_OBJ_instantiate_allowlisted_classes_and_refuse_others()
+    {
+        Assert.IsType<PyDict>(Run(PickleWriter.Raw((byte)'(', "icollections\nOrderedDict\n.")));
+        Assert.IsType<PyDict>(Run(PickleWriter.Raw((byte)'(', "ccollections\nOrderedDict\n", (byte)'o', '.')));
+        var ex = Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw((byte)'(', "S'id'\n", "iposix\nsystem\n.")));
+        Assert.Equal("posix.system", ex.GlobalName);
+    }
+
+    [Fact]
+    public void NEWOBJ_on_OrderedDict_ignores_its_arguments_as_dict_new_does()
+    {
+        // NEWOBJ(OrderedDict, ([('k', 1)],)) is an EMPTY OrderedDict in Python: __new__ ignores the items, __init__ is not called.
+        byte[] p = PickleWriter.Raw(0x80, 2, "ccollections\nOrderedDict\n", ']', 'X', 1, 0, 0, 0, 'k', 'K', 1, 0x86, 'a', 0x85, 0x81, '.');
+        Assert.Equal(0, Assert.IsType<PyDict>(Run(p)).Count);
+    }
+
+    [Fact]
+    public void A_second_PROTO_is_unsupported() =>
+        Assert.Equal(SafeCkptErrorCode.UnsupportedConstruct, Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, 'N', 0x80, 2, '.'))).Code);
 
     [Fact]
     public void Protocol_6_is_an_invalid_pickle() =>
         Assert.Equal(SafeCkptErrorCode.InvalidPickle, Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 6, 'N', '.'))).Code);
 
     [Fact]
-    public void SETITEM_into_a_list_is_refused_as_in_CVE_2026_24747() =>
-        Assert.Equal(SafeCkptErrorCode.UnsafeOpcode, Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, ']', 'K', 1, 'K', 2, 's', '.'))).Code);
+    public void SETITEM_into_a_list_is_unsupported_as_in_CVE_2026_24747() =>
+        Assert.Equal(SafeCkptErrorCode.UnsupportedConstruct, Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, ']', 'K', 1, 'K', 2, 's', '.'))).Code);
 
     [Fact]
-    public void REDUCE_on_a_storage_class_is_refused_because_it_is_a_value_not_a_function()
+    public void REDUCE_on_a_storage_class_is_unsupported_because_torch_save_never_calls_it()
     {
-        var ex = Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, "ctorch\nFloatStorage\n", ')', 'R', '.')));
+        var ex = Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, "ctorch\nFloatStorage\n", ')', 'R', '.')));
+        Assert.Equal(SafeCkptErrorCode.UnsupportedConstruct, ex.Code);
         Assert.Contains("torch.FloatStorage", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Python_numeric_keys_are_one_key_across_int_float_and_bool()
+    {
+        // {1: 'a', 1.0: 'b', True: 'c'} is {1: 'c'} in Python.
+        byte[] p = PickleWriter.Raw(0x80, 2, '}', '(', 'K', 1, 'X', 1, 0, 0, 0, 'a', 'G', 0x3F, 0xF0, 0, 0, 0, 0, 0, 0, 'X', 1, 0, 0, 0, 'b', 0x88, 'X', 1, 0, 0, 0, 'c', 'u', '.');
+        var dict = Assert.IsType<PyDict>(Run(p));
+        Assert.Equal(1, dict.Count);
+        Assert.Equal("c", dict.Items[0].Value);
+        Assert.Equal(1L, dict.Items[0].Key);
+    }
+
+    [Fact]
+    public void POP_of_a_MARK_pops_the_mark_as_CPython_does() =>
+        Assert.Equal(PyTuple.Empty.Count, Assert.IsType<PyTuple>(Run(PickleWriter.Raw(0x80, 2, '(', '0', ')', '.'))).Count);
 
     [Fact]
     public void ModelCheckpoint_is_usable_as_a_dict_key_but_not_callable()

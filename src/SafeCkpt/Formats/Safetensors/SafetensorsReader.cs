@@ -37,6 +37,7 @@ public static class SafetensorsReader
     /// <summary>Validates the header of a source and builds the store; the store takes ownership of the source.</summary>
     internal static TensorStore Open(ByteSource file)
     {
+        Tar.TarHeader.RefuseIfTar(file);
         Header header = ReadHeader(file);
         var entries = new List<(TensorInfo, TensorSource)>(header.Tensors.Count);
         foreach (Entry e in header.Tensors)

@@ -57,6 +57,12 @@ internal static class StorageTable
             throw new InvalidCheckpointException(SafeCkptErrorCode.UnsupportedDType, path, $"{path}: tensor '{name}' has dtype {dtype}, which has no safetensors equivalent; SafeCkpt does not read checkpoints holding such tensors (nothing is dropped silently).") { TensorName = name, Offset = t.PickleOffset };
         }
 
+        if (t.Storage is null)
+        {
+            // torch.Tensor() never given data: an empty float32 tensor.
+            return (new TensorInfo(name, safeType, t.Size), new MemoryTensorSource(ReadOnlyMemory<byte>.Empty));
+        }
+
         StorageData storage = storageOf(t.Storage);
         int es = dtype.ElementSize;
         long available = storage.DType is null ? storage.Numel / es : storage.Numel;

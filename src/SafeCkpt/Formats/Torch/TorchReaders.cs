@@ -26,6 +26,7 @@ internal static class TorchReaders
     /// <summary>Reads any of the three formats (chosen by the sniffer) into the raw pickle value, storages and tensors.</summary>
     public static TorchCheckpoint Open(ByteSource file, ModelFormat format)
     {
+        Formats.Tar.TarHeader.RefuseIfTar(file);
         return format switch
         {
             ModelFormat.TorchZip => OpenZip(file),
@@ -68,7 +69,7 @@ internal static class TorchReaders
             }
             else if (entry.Size <= MaxInflatedStorageBytes)
             {
-                bytes = new MemoryTensorSource(ZipDirectory.ReadAll(file, entry, MaxInflatedStorageBytes));
+                bytes = new ZipDirectory.InflatingTensorSource(file, entry);
             }
             else
             {
@@ -352,7 +353,10 @@ internal static class TorchReaders
         foreach ((string name, TensorRef t) in layout.Tensors)
         {
             entries.Add(StorageTable.Build(name, t, s => data.TryGetValue(s.Key, out StorageData? d) ? d : throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: tensor '{name}' uses storage '{s.Key}', which the file does not hold.") { TensorName = name }, path));
-            uses[t.Storage.Key] = uses.GetValueOrDefault(t.Storage.Key) + 1;
+            if (t.Storage is { } used)
+            {
+                uses[used.Key] = uses.GetValueOrDefault(used.Key) + 1;
+            }
         }
 
         int sharing = uses.Values.Where(n => n > 1).Sum();

@@ -18,10 +18,14 @@ internal sealed record ZipEntry(string Name, int Method, long CompressedSize, lo
 }
 
 /// <summary>
-/// A zip central directory parsed by hand (System.IO.Compression gives no data offsets, dotnet.md 4.3), with the
-/// checks a torch checkpoint needs: EOCD found from the end with its comment reaching exactly the end of the file,
-/// ZIP64 records, stored or deflated entries only, no encryption, names unique and free of traversal, each entry's
-/// local header and data inside the file, before the central directory, and not overlapping another entry.
+/// A zip central directory parsed by hand (System.IO.Compression gives no data offsets, dotnet.md 4.3), read the
+/// way torch's reader (miniz) reads it, and refused wherever another reader could read it differently: the
+/// end-of-central-directory (EOCD) record is the LAST signature with a whole record after it (miniz; Python's zipfile
+/// also takes the last), its comment must reach exactly the end of the file, and no other plausible EOCD may exist
+/// (one hidden in another's comment was a scan-clean payload); names are unique even ignoring ASCII case (miniz looks
+/// names up case-insensitively) and free of traversal; each local header agrees with its central entry (name,
+/// flags, method, and CRC and sizes unless a data descriptor follows); ZIP64, stored or deflated entries only, no
+/// encryption; each entry's data inside the file, before the central directory, not overlapping another entry.
 /// </summary>
 internal sealed class ZipDirectory
 {
@@ -45,7 +49,7 @@ internal sealed class ZipDirectory
     {
         Entries = entries;
         CentralDirectoryOffset = centralDirectoryOffset;
-        _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        _byName = entries.ToDictionary(e => e.Name, AsciiIgnoreCase.Instance);
     }
 
     /// <summary>The entries in central-directory order.</summary>
@@ -54,20 +58,38 @@ internal sealed class ZipDirectory
     /// <summary>Where the central directory starts.</summary>
     public long CentralDirectoryOffset { get; }
 
+    /// <summary>Finds an entry as torch does (miniz's lookup ignores ASCII case); names are unique that way.</summary>
     public ZipEntry? Find(string name) => _byName.GetValueOrDefault(name);
 
-    /// <summary>Tells whether the last 65,557 bytes of <paramref name="file"/> end with a plausible EOCD (for polyglot checks).</summary>
-    public static bool HasEndOfCentralDirectory(ByteSource file) => FindEocd(file) >= 0;
+    /// <summary>Tells whether <paramref name="file"/> holds an EOCD record where a zip reader would look for one (for polyglot checks).</summary>
+    public static bool HasEndOfCentralDirectory(ByteSource file) => FindEocdCandidates(file).Count > 0;
 
     /// <summary>Reads and validates the directory of <paramref name="file"/>.</summary>
     public static ZipDirectory Read(ByteSource file)
     {
         string path = file.Name;
         long length = file.Length;
-        long eocd = FindEocd(file);
-        if (eocd < 0)
+        List<long> candidates = FindEocdCandidates(file);
+        if (candidates.Count == 0)
         {
             throw Fail(path, length, "no end-of-central-directory record ends the file. It is truncated, or has bytes appended after the zip (a polyglot). Download it again.");
+        }
+
+        // miniz (torch) takes the last signature followed by a whole record.
+        long eocd = candidates[^1];
+        if (candidates.Count > 1)
+        {
+            throw Fail(path, candidates[0], $"the file has {candidates.Count} end-of-central-directory records (at bytes {string.Join(", ", candidates)}). torch reads the last one; other readers take another and see a different archive. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
+        }
+
+        if (eocd + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(file.ReadAt(eocd + 20, 2)) != length)
+        {
+            throw Fail(path, eocd, "the end-of-central-directory record's comment does not reach the end of the file: bytes are appended after the zip (a polyglot), or it is damaged.");
+        }
+
+        if (LastSignature(file, EocdSignature) is long tail && tail > eocd)
+        {
+            throw Fail(path, tail, "an end-of-central-directory signature sits in the last 21 bytes, inside the real record's comment; Python's zipfile takes it and torch does not. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
         }
 
         byte[] e = file.ReadAt(eocd, EocdSize);
@@ -129,7 +151,7 @@ internal sealed class ZipDirectory
 
         byte[] cd = file.ReadAt(cdOffset, (int)cdSize);
         var entries = new List<ZipEntry>((int)Math.Min(count, 4096));
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new HashSet<string>(AsciiIgnoreCase.Instance);
         int p = 0;
         for (long i = 0; i < count; i++)
         {
@@ -161,7 +183,10 @@ internal sealed class ZipDirectory
             CheckName(name, path, at);
             if (!names.Add(name))
             {
-                throw Fail(path, at, $"the entry '{name}' appears twice. Two zip readers could pick different copies: do not trust this file.", SafeCkptErrorCode.DuplicateKey, name);
+                bool exact = entries.Any(x => x.Name == name);
+                throw exact
+                    ? Fail(path, at, $"the entry '{name}' appears twice. Two zip readers could pick different copies: do not trust this file.", SafeCkptErrorCode.DuplicateKey, name)
+                    : Fail(path, at, $"the entries '{entries.First(x => AsciiIgnoreCase.Instance.Equals(x.Name, name)).Name}' and '{name}' differ only in case; torch's zip reader ignores case and could read either. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive, name);
             }
 
             if ((flags & 0x41) != 0 || (flags & 0x2000) != 0)
@@ -195,6 +220,7 @@ internal sealed class ZipDirectory
                 throw Fail(path, lho, $"there is no local header for '{name}' where the central directory says.", name: name);
             }
 
+            CheckLocalHeader(local, flags, method, BinaryPrimitives.ReadUInt32LittleEndian(h[16..]), comp, size, path, name, lho);
             int localNameLen = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(26));
             int localExtraLen = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(28));
             long dataOffset = lho + 30 + localNameLen + localExtraLen;
@@ -265,26 +291,121 @@ internal sealed class ZipDirectory
         return output;
     }
 
-    private static long FindEocd(ByteSource file)
+    /// <summary>
+    /// Every plausible EOCD in the region zip readers search (the last 65,535 + 22 bytes): a signature with a whole
+    /// record after it, single-disk numbers, and a comment that fits in the file. In file order.
+    /// </summary>
+    private static List<long> FindEocdCandidates(ByteSource file)
     {
+        var found = new List<long>();
         long length = file.Length;
         if (length < EocdSize)
         {
-            return -1;
+            return found;
         }
 
         long start = Math.Max(0, length - EocdSize - MaxComment);
         byte[] tail = file.ReadAt(start, (int)(length - start));
-        for (int i = tail.Length - EocdSize; i >= 0; i--)
+        for (int i = 0; i <= tail.Length - EocdSize; i++)
         {
-            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == EocdSignature
-                && i + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(tail.AsSpan(i + 20)) == tail.Length)
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) != EocdSignature)
+            {
+                continue;
+            }
+
+            ReadOnlySpan<byte> r = tail.AsSpan(i, EocdSize);
+            int disk = BinaryPrimitives.ReadUInt16LittleEndian(r[4..]);
+            int cdDisk = BinaryPrimitives.ReadUInt16LittleEndian(r[6..]);
+            int comment = BinaryPrimitives.ReadUInt16LittleEndian(r[20..]);
+            if (disk is 0 or 0xFFFF && cdDisk is 0 or 0xFFFF && i + EocdSize + comment <= tail.Length)
+            {
+                found.Add(start + i);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The offset of the last occurrence of a 4-byte signature in the last 65,557 bytes, as Python's zipfile finds it.</summary>
+    private static long? LastSignature(ByteSource file, uint signature)
+    {
+        long length = file.Length;
+        long start = Math.Max(0, length - EocdSize - MaxComment);
+        byte[] tail = file.ReadAt(start, (int)(length - start));
+        for (int i = tail.Length - 4; i >= 0; i--)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == signature)
             {
                 return start + i;
             }
         }
 
-        return -1;
+        return null;
+    }
+
+    /// <summary>The local header must say what the central entry says, or a streaming reader sees another file.</summary>
+    private static void CheckLocalHeader(byte[] local, int flags, int method, uint crc, long comp, long size, string path, string name, long at)
+    {
+        int localFlags = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(6));
+        int localMethod = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(8));
+        uint localCrc = BinaryPrimitives.ReadUInt32LittleEndian(local.AsSpan(14));
+        long localComp = BinaryPrimitives.ReadUInt32LittleEndian(local.AsSpan(18));
+        long localSize = BinaryPrimitives.ReadUInt32LittleEndian(local.AsSpan(22));
+        string? what = null;
+        if (localFlags != flags)
+        {
+            what = $"flags 0x{localFlags:x4} where the central directory says 0x{flags:x4}";
+        }
+        else if (localMethod != method)
+        {
+            what = $"compression method {localMethod} where the central directory says {method}";
+        }
+        else if ((flags & 0x08) != 0)
+        {
+            // A data descriptor follows the data: the local header's CRC and sizes are zero (torch.save) or the real ones.
+            if (!(localCrc == 0 || localCrc == crc) || !(localComp == 0 || Agrees(localComp, comp)) || !(localSize == 0 || Agrees(localSize, size)))
+            {
+                what = "a CRC and sizes that are neither zero (data descriptor) nor the central directory's";
+            }
+        }
+        else if (localCrc != crc || !Agrees(localComp, comp) || !Agrees(localSize, size))
+        {
+            what = $"CRC 0x{localCrc:x8} and sizes {localComp:N0}/{localSize:N0} where the central directory says 0x{crc:x8} and {comp:N0}/{size:N0}";
+        }
+
+        if (what is not null)
+        {
+            throw Fail(path, at, $"the local header of '{name}' has {what}. Readers that trust one header or the other see different files: do not trust this file.", SafeCkptErrorCode.AmbiguousArchive, name);
+        }
+
+        static bool Agrees(long local, long central) => local == central || local == 0xFFFFFFFF;
+    }
+
+    /// <summary>Reads the first <paramref name="count"/> bytes of an entry without inflating the rest.</summary>
+    public static byte[] ReadHead(ByteSource file, ZipEntry entry, int count)
+    {
+        int n = (int)Math.Min(count, entry.Size);
+        if (entry.IsStored)
+        {
+            return file.ReadAt(entry.DataOffset, n);
+        }
+
+        var head = new byte[n];
+        try
+        {
+            using var inflater = new DeflateStream(new RangeStream(file, entry.DataOffset, entry.CompressedSize), CompressionMode.Decompress);
+            int done = 0;
+            while (done < n && inflater.Read(head, done, n - done) is int r && r > 0)
+            {
+                done += r;
+            }
+
+            return head[..done];
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, file.Name, $"{file.Name}: the deflated entry '{entry.Name}' is corrupt ({ex.Message}).", ex) { Offset = entry.DataOffset, TensorName = entry.Name };
+        }
     }
 
     private static void ParseZip64Extra(ReadOnlySpan<byte> extra, ref long size, ref long comp, ref long lho, ref int disk, string path, string name, long at)
@@ -391,6 +512,105 @@ internal sealed class ZipDirectory
         code == SafeCkptErrorCode.UnsafeArchive
             ? new UnsafeCheckpointException(code, path, $"{path}: refused: {what}") { Offset = offset, RecordName = name }
             : new InvalidCheckpointException(code, path, $"{path}: invalid zip archive at byte {offset}: {what}") { Offset = offset, TensorName = name };
+
+    /// <summary>miniz's name comparison: ASCII letters compared without case, everything else byte for byte.</summary>
+    internal sealed class AsciiIgnoreCase : IEqualityComparer<string>
+    {
+        public static readonly AsciiIgnoreCase Instance = new();
+
+        public bool Equals(string? x, string? y) => x is null || y is null ? ReferenceEquals(x, y) : x.Length == y.Length && x.AsSpan().Equals(y.AsSpan(), StringComparison.OrdinalIgnoreCase) && Ascii(x, y);
+
+        public int GetHashCode(string obj)
+        {
+            var h = new HashCode();
+            foreach (char c in obj)
+            {
+                h.Add(c is >= 'A' and <= 'Z' ? (char)(c + 32) : c);
+            }
+
+            return h.ToHashCode();
+        }
+
+        // OrdinalIgnoreCase also folds non-ASCII letters; miniz does not, so those must match exactly.
+        private static bool Ascii(string x, string y)
+        {
+            for (int i = 0; i < x.Length; i++)
+            {
+                char a = x[i], b = y[i];
+                if (a != b && (a > 0x7F || b > 0x7F || char.ToLowerInvariant(a) != char.ToLowerInvariant(b)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A deflated record read lazily: inflated on demand, never held whole in memory. Reads that move forward
+    /// continue the same inflater (a save reads sequentially); a read before the current position starts again.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Sources are not disposable; the inflater is released when the record has been read to its end, or by its finalizer.")]
+    internal sealed class InflatingTensorSource(ByteSource file, ZipEntry entry) : Tensors.TensorSource
+    {
+        private readonly Lock _gate = new();
+        private DeflateStream? _inflater;
+        private long _position;
+
+        public override long Length => entry.Size;
+
+        public override void Read(long offset, Span<byte> destination)
+        {
+            CheckRange(offset, destination.Length);
+            lock (_gate)
+            {
+                try
+                {
+                    if (_inflater is null || offset < _position)
+                    {
+                        _inflater?.Dispose();
+                        _inflater = new DeflateStream(new RangeStream(file, entry.DataOffset, entry.CompressedSize), CompressionMode.Decompress);
+                        _position = 0;
+                    }
+
+                    Span<byte> skip = stackalloc byte[4096];
+                    while (_position < offset)
+                    {
+                        _position += Fill(skip[..(int)Math.Min(skip.Length, offset - _position)]);
+                    }
+
+                    _position += Fill(destination);
+                    if (_position == entry.Size)
+                    {
+                        _inflater.Dispose();
+                        _inflater = null;
+                    }
+                }
+                catch (InvalidDataException ex)
+                {
+                    throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, file.Name, $"{file.Name}: the deflated entry '{entry.Name}' is corrupt ({ex.Message}).", ex) { Offset = entry.DataOffset, TensorName = entry.Name };
+                }
+            }
+        }
+
+        private int Fill(Span<byte> buffer)
+        {
+            int done = 0;
+            while (done < buffer.Length)
+            {
+                int n = _inflater!.Read(buffer[done..]);
+                if (n == 0)
+                {
+                    throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, file.Name, $"{file.Name}: the deflated entry '{entry.Name}' inflates to fewer than the {entry.Size:N0} bytes its header declares.") { Offset = entry.DataOffset, TensorName = entry.Name };
+                }
+
+                done += n;
+            }
+
+            return done;
+        }
+    }
 
     /// <summary>A read-only stream over a byte range, for inflating one entry.</summary>
     private sealed class RangeStream(ByteSource source, long start, long length) : Stream

@@ -26,7 +26,6 @@ public class HostileFixtureTests
         { "zip_torchscript_constants.pt", "TorchScript" },
         { "zip_path_traversal.ckpt", "traversal" },
         { "polyglot_pickle_zip.ckpt", "polyglot" },
-        { "zip_persid_not_storage.ckpt", "BINPERSID" },
     };
 
     public static TheoryData<string, SafeCkptErrorCode> Invalid() => new()
@@ -35,6 +34,7 @@ public class HostileFixtureTests
         { "zip_huge_binunicode.ckpt", SafeCkptErrorCode.InvalidPickle },
         { "zip_huge_binbytes.ckpt", SafeCkptErrorCode.InvalidPickle },
         { "zip_two_data_pkl.ckpt", SafeCkptErrorCode.InvalidArchive },
+        { "zip_persid_not_storage.ckpt", SafeCkptErrorCode.InvalidPickle },
         { "zip_duplicate_names.ckpt", SafeCkptErrorCode.DuplicateKey },
         { "zip_local_name_mismatch.ckpt", SafeCkptErrorCode.InvalidArchive },
         { "zip_storage_truncated.ckpt", SafeCkptErrorCode.StorageSizeMismatch },
