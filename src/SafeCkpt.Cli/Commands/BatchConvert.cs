@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SafeCkpt.IO;
 using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Cli.Commands;
@@ -6,7 +7,8 @@ namespace SafeCkpt.Cli.Commands;
 /// <summary>
 /// <c>convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt]</c>: every model file of a folder, each into
 /// the same relative path under DIR2. Outputs that exist are skipped (unless <c>--overwrite</c>), a bad file does
-/// not stop the others, a table sums it up, and the exit code is non-zero if any file failed.
+/// not stop the others, a table sums it up, and the exit code is non-zero if any file failed. Symlinked folders
+/// are not followed and no folder is entered twice; no output is written outside DIR2.
 /// </summary>
 internal static class BatchConvert
 {
@@ -19,10 +21,8 @@ internal static class BatchConvert
             throw new UsageException("--dry-run and --json apply to one file; convert a folder without them");
         }
 
-        string[] files = Directory.EnumerateFiles(inputDir, "*", recursive ? SearchOption.AllDirectories : SearchOption.TopDirectoryOnly)
-            .Where(f => ModelExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Order(StringComparer.Ordinal)
-            .ToArray();
+        ModelFiles found = FindModels(inputDir, recursive);
+        string[] files = found.Files;
         if (files.Length == 0)
         {
             throw new UsageException($"{inputDir} holds no model files (.safetensors, .ckpt, .pt, .pth, .bin){(recursive ? string.Empty : "; add --recursive to look in subfolders")}");
@@ -48,6 +48,12 @@ internal static class BatchConvert
             var watch = Stopwatch.StartNew();
             try
             {
+                // Before creating any folder: a symlink already inside DIR2 must not lead the output elsewhere.
+                if (OutsideOutputFolder(outputDir, output) is { } resolved)
+                {
+                    throw new OutputException(SafeCkptErrorCode.OutputNotWritable, output, $"{output}: its folder is {resolved} (through a symlink), outside {outputDir}; not written.");
+                }
+
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
                 using ModelFile model = ModelFile.Open(input);
                 using var progress = ProgressBar.Create(stderr, quiet: false);
@@ -82,7 +88,82 @@ internal static class BatchConvert
         int skipped = rows.Count(r => r.Status.StartsWith("skipped", StringComparison.Ordinal));
         int failed = rows.Count - converted - skipped;
         stdout.WriteLine($"{converted} converted, {skipped} skipped, {failed} failed.");
+        if (found.SymlinkedFolders.Count > 0)
+        {
+            stdout.WriteLine($"Also skipped {Format.Count(found.SymlinkedFolders.Count)} symlinked folder{(found.SymlinkedFolders.Count == 1 ? string.Empty : "s")} (batch mode does not follow them): {string.Join(", ", found.SymlinkedFolders)}.");
+        }
+
+        if (found.RepeatedFolders.Count > 0)
+        {
+            stdout.WriteLine($"Also skipped {Format.Count(found.RepeatedFolders.Count)} folder{(found.RepeatedFolders.Count == 1 ? string.Empty : "s")} already visited under another name (a bind mount or folder hard link): {string.Join(", ", found.RepeatedFolders)}.");
+        }
+
         return worst;
+    }
+
+    /// <summary>The model files of a folder, and the subfolders not entered.</summary>
+    /// <param name="Files">Full paths of the model files, in ordinal order; symlinked files are included (they are inputs like any other).</param>
+    /// <param name="SymlinkedFolders">Symlinked (or junction) subfolders, relative to the input folder: never followed, so a link loop cannot repeat or never end.</param>
+    /// <param name="RepeatedFolders">Subfolders that are a folder already visited (same <see cref="IO.FileIdentity"/>), e.g. a bind mount of a parent.</param>
+    internal sealed record ModelFiles(string[] Files, List<string> SymlinkedFolders, List<string> RepeatedFolders);
+
+    /// <summary>Walks the folder (and with <paramref name="recursive"/> its subfolders), entering each folder once and no symlinked folder.</summary>
+    internal static ModelFiles FindModels(string inputDir, bool recursive)
+    {
+        var options = new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false };
+        var files = new List<string>();
+        var symlinked = new List<string>();
+        var repeated = new List<string>();
+        var visited = new HashSet<string>(FileIdentity.PathComparison == StringComparison.Ordinal ? StringComparer.Ordinal : StringComparer.OrdinalIgnoreCase);
+        var pending = new Stack<string>();
+        string root = Path.GetFullPath(inputDir);
+        visited.Add(FolderKey(root));
+        pending.Push(root);
+        while (pending.TryPop(out string? folder))
+        {
+            foreach (FileSystemInfo entry in new DirectoryInfo(folder).EnumerateFileSystemInfos("*", options))
+            {
+                if (entry is not DirectoryInfo)
+                {
+                    if (ModelExtensions.Contains(Path.GetExtension(entry.Name).ToLowerInvariant()))
+                    {
+                        files.Add(entry.FullName);
+                    }
+                }
+                else if (!recursive)
+                {
+                    continue;
+                }
+                else if (entry.LinkTarget is not null || entry.Attributes.HasFlag(FileAttributes.ReparsePoint))
+                {
+                    symlinked.Add(Path.GetRelativePath(root, entry.FullName));
+                }
+                else if (!visited.Add(FolderKey(entry.FullName)))
+                {
+                    repeated.Add(Path.GetRelativePath(root, entry.FullName));
+                }
+                else
+                {
+                    pending.Push(entry.FullName);
+                }
+            }
+        }
+
+        symlinked.Sort(StringComparer.Ordinal);
+        repeated.Sort(StringComparer.Ordinal);
+        return new ModelFiles(files.Order(StringComparer.Ordinal).ToArray(), symlinked, repeated);
+    }
+
+    /// <summary>A folder's identity as a set key; its resolved path where the identity cannot be read.</summary>
+    private static string FolderKey(string folder) =>
+        FileIdentity.Of(folder) is { } id ? $"id:{id.Device}:{id.Index}" : "path:" + FileIdentity.ResolvePath(folder);
+
+    /// <summary>The resolved folder of <paramref name="output"/> when it is not inside the resolved <paramref name="outputDir"/> (a symlink leads elsewhere); null when it is.</summary>
+    private static string? OutsideOutputFolder(string outputDir, string output)
+    {
+        string root = Path.TrimEndingDirectorySeparator(FileIdentity.ResolvePath(outputDir)) + Path.DirectorySeparatorChar;
+        string folder = FileIdentity.ResolvePath(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        return (folder + Path.DirectorySeparatorChar).StartsWith(root, FileIdentity.PathComparison) ? null : folder;
     }
 
     /// <summary>The exit code to report when several files failed: unsafe first, then output problems, then bad input.</summary>

@@ -49,14 +49,31 @@ internal static class ConvertCommand
             return ExitCodes.Success;
         }
 
+        // Every output of the run (the model, the yaml) is checked against every input and the overwrite rule
+        // before anything is written; the yaml goes to its temporary file first and is renamed after the model.
+        string[] inputs = o.VaePath is { } v ? [input, v] : [input];
+        string? yaml = architecture is null ? null : Path.ChangeExtension(output, ".yaml");
+        IO.AtomicOutput.Check(output, o.Overwrite, inputs);
+        if (yaml is not null && IO.FileIdentity.SameFile(yaml, output))
+        {
+            throw new OutputException(SafeCkptErrorCode.OutputNotWritable, yaml, $"{yaml}: is the same file as the model output {output} (through a symlink or hard link); remove the link or choose another output name.");
+        }
+
+        using IO.AtomicOutput? stagedYaml = yaml is null ? null : StageYaml(architecture!, yaml, o.Overwrite, inputs);
         using var progress = ProgressBar.Create(stderr, o.Json);
         ConversionResult r = Save(p, output, ckpt, o.Overwrite, progress);
         progress?.Finish();
-        string? yaml = null;
-        if (architecture is not null)
+        if (stagedYaml is not null)
         {
-            yaml = Path.ChangeExtension(output, ".yaml");
-            Models.ConfigYaml.Write(architecture, yaml, new SaveOptions { Overwrite = o.Overwrite });
+            try
+            {
+                stagedYaml.Commit(flushToDisk: false);
+            }
+            catch (OutputException ex)
+            {
+                // The model is complete and stays; only the yaml is missing.
+                throw new OutputException(ex.Code, yaml, $"{ex.Message} The model {r.OutputPath} was written completely; write its config with: safeckpt yaml {r.OutputPath} --out {yaml}", ex);
+            }
         }
 
         if (o.Json)
@@ -78,6 +95,19 @@ internal static class ConvertCommand
         }
 
         return ExitCodes.Success;
+    }
+
+    /// <summary>Writes the yaml's temporary file; a refusal says the yaml is the file --yaml would write.</summary>
+    private static IO.AtomicOutput StageYaml(Models.ArchitectureReport architecture, string yaml, bool overwrite, string[] inputs)
+    {
+        try
+        {
+            return Models.ConfigYaml.Stage(architecture, yaml, overwrite, inputs);
+        }
+        catch (OutputException ex)
+        {
+            throw new OutputException(ex.Code, yaml, $"{ex.Message} (--yaml writes the config beside the output, as {yaml}; nothing was written.)", ex);
+        }
     }
 
     internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, bool overwrite, IProgress<SaveProgress>? progress)

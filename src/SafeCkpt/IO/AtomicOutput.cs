@@ -18,6 +18,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
 
     private readonly string _tempPath;
     private readonly bool _overwrite;
+    private readonly string[] _inputs;
     private SafeFileHandle? _handle;
     private byte* _staging;
     private int _staged;
@@ -25,9 +26,10 @@ internal sealed unsafe class AtomicOutput : IDisposable
     private bool _finished;
     private bool _committed;
 
-    private AtomicOutput(string path, string tempPath, SafeFileHandle handle, bool overwrite, bool direct)
+    private AtomicOutput(string path, string tempPath, SafeFileHandle handle, bool overwrite, string[] inputs, bool direct)
     {
         Path = path;
+        _inputs = inputs;
         _tempPath = tempPath;
         _handle = handle;
         _overwrite = overwrite;
@@ -54,16 +56,51 @@ internal sealed unsafe class AtomicOutput : IDisposable
     /// </summary>
     public static AtomicOutput Create(string path, bool overwrite, IEnumerable<string> inputs, long expectedLength = 0)
     {
+        string[] inputList = inputs.ToArray();
+        string full = Check(path, overwrite, inputList);
+        string folder = System.IO.Path.GetDirectoryName(full) ?? ".";
+        string temp = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            SafeFileHandle? direct = expectedLength >= DirectThreshold ? DirectIO.TryCreate(temp) : null;
+            if (direct is not null)
+            {
+                return new AtomicOutput(full, temp, direct, overwrite, inputList, direct: true);
+            }
+
+            SafeFileHandle handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None);
+            return new AtomicOutput(full, temp, handle, overwrite, inputList, direct: false);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new OutputException(SafeCkptErrorCode.OutputNotWritable, path, $"{path}: permission denied writing to {folder}.", ex);
+        }
+        catch (IOException ex) when (IsDiskFull(ex))
+        {
+            TryDelete(temp);
+            throw new OutputException(SafeCkptErrorCode.DiskFull, path, $"{path}: not enough free space on the disk for {expectedLength:N0} bytes. Free some space or write elsewhere.", ex);
+        }
+        catch (IOException ex)
+        {
+            TryDelete(temp);
+            throw new OutputException(SafeCkptErrorCode.OutputNotWritable, path, $"{path}: cannot create the output ({ex.Message}).", ex);
+        }
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="path"/> may be written: it is not the same file as any of
+    /// <paramref name="inputs"/> (compared by <see cref="FileIdentity"/>, so symlinked folders, hard links and bind
+    /// mounts are seen through; a path that does not exist yet is compared by its resolved folder and name), it is
+    /// not a folder, it exists only if <paramref name="overwrite"/> is set, and its folder exists. Nothing is
+    /// created; <see cref="Create"/> runs the same checks, and a caller writing several outputs checks them all
+    /// before writing any.
+    /// </summary>
+    /// <returns>The full path.</returns>
+    public static string Check(string path, bool overwrite, IEnumerable<string> inputs)
+    {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = System.IO.Path.GetFullPath(path);
-        foreach (string input in inputs)
-        {
-            if (SameFile(full, input))
-            {
-                throw new OutputException(SafeCkptErrorCode.OutputIsInput, path, $"{path}: the output is the input file. SafeCkpt never modifies its input; choose another output name.");
-            }
-        }
-
+        CheckNotInput(path, full, inputs);
         if (Directory.Exists(full))
         {
             throw new OutputException(SafeCkptErrorCode.OutputNotWritable, path, $"{path}: is a folder; give a file name for the output.");
@@ -80,31 +117,19 @@ internal sealed unsafe class AtomicOutput : IDisposable
             throw new OutputException(SafeCkptErrorCode.OutputNotWritable, path, $"{path}: the folder {folder} does not exist. Create it first.");
         }
 
-        string temp = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            SafeFileHandle? direct = expectedLength >= DirectThreshold ? DirectIO.TryCreate(temp) : null;
-            if (direct is not null)
-            {
-                return new AtomicOutput(full, temp, direct, overwrite, direct: true);
-            }
+        return full;
+    }
 
-            SafeFileHandle handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None);
-            return new AtomicOutput(full, temp, handle, overwrite, direct: false);
-        }
-        catch (UnauthorizedAccessException ex)
+    /// <summary>Throws <see cref="SafeCkptErrorCode.OutputIsInput"/>, naming both paths, when the output is one of the inputs.</summary>
+    private static void CheckNotInput(string path, string full, IEnumerable<string> inputs)
+    {
+        foreach (string input in inputs)
         {
-            throw new OutputException(SafeCkptErrorCode.OutputNotWritable, path, $"{path}: permission denied writing to {folder}.", ex);
-        }
-        catch (IOException ex) when (IsDiskFull(ex))
-        {
-            TryDelete(temp);
-            throw new OutputException(SafeCkptErrorCode.DiskFull, path, $"{path}: not enough free space on the disk for {expectedLength:N0} bytes. Free some space or write elsewhere.", ex);
-        }
-        catch (IOException ex)
-        {
-            TryDelete(temp);
-            throw new OutputException(SafeCkptErrorCode.OutputNotWritable, path, $"{path}: cannot create the output ({ex.Message}).", ex);
+            if (FileIdentity.SameFile(full, input))
+            {
+                string how = string.Equals(full, System.IO.Path.GetFullPath(input), FileIdentity.PathComparison) ? string.Empty : " (reached through a symlink, a hard link or a mount)";
+                throw new OutputException(SafeCkptErrorCode.OutputIsInput, path, $"{path}: is the same file as the input {input}{how}. SafeCkpt never modifies its input; choose another output name.");
+            }
         }
     }
 
@@ -171,6 +196,9 @@ internal sealed unsafe class AtomicOutput : IDisposable
             }
 
             CloseHandles();
+
+            // Checked again just before the rename: the target may have changed during a long conversion.
+            CheckNotInput(Path, Path, _inputs);
             File.Move(_tempPath, Path, _overwrite);
             _committed = true;
         }
@@ -242,26 +270,6 @@ internal sealed unsafe class AtomicOutput : IDisposable
     }
 
     private static bool IsDiskFull(IOException ex) => ex.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027) || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
-
-    private static bool SameFile(string outputFull, string input)
-    {
-        string a = Resolve(outputFull);
-        string b = Resolve(System.IO.Path.GetFullPath(input));
-        return string.Equals(a, b, OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
-    }
-
-    private static string Resolve(string full)
-    {
-        try
-        {
-            FileSystemInfo? target = File.Exists(full) ? File.ResolveLinkTarget(full, returnFinalTarget: true) : null;
-            return target?.FullName ?? full;
-        }
-        catch (IOException)
-        {
-            return full;
-        }
-    }
 
     private static void TryDelete(string path)
     {

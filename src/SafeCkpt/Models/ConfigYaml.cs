@@ -71,11 +71,31 @@ public static class ConfigYaml
     /// <summary>Writes <see cref="For"/>'s text atomically.</summary>
     internal static void Write(ArchitectureReport report, string path, SaveOptions? options, IEnumerable<string> inputs)
     {
-        byte[] bytes = Encoding.UTF8.GetBytes(For(report));
         options ??= SaveOptions.Default;
-        using AtomicOutput output = AtomicOutput.Create(path, options.Overwrite, inputs, bytes.Length);
-        output.Append(bytes);
+        using AtomicOutput output = Stage(report, path, options.Overwrite, inputs);
         output.Commit(options.FlushToDisk);
+    }
+
+    /// <summary>
+    /// Writes <see cref="For"/>'s text to the temporary file of an <see cref="AtomicOutput"/> and leaves it there:
+    /// the caller commits it (renames it into place) once the model beside it is written, or disposes it to leave
+    /// nothing behind.
+    /// </summary>
+    internal static AtomicOutput Stage(ArchitectureReport report, string path, bool overwrite, IEnumerable<string> inputs)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(For(report));
+        AtomicOutput output = AtomicOutput.Create(path, overwrite, inputs, bytes.Length);
+        try
+        {
+            output.Append(bytes);
+            output.FinishAppending();
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
     }
 
     private static string Source(string id, bool v) => id switch

@@ -77,6 +77,60 @@ public class BatchAndDryRunTests
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "out", "sub")));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void A_folder_with_symlink_loops_converts_each_file_once_and_reports_the_skipped_links(int loops)
+    {
+        using var dir = new TempDir();
+        string input = Path.Combine(dir.Path, "in");
+        string output = Path.Combine(dir.Path, "out");
+        Directory.CreateDirectory(Path.Combine(input, "sub"));
+        File.Copy(Fixtures.Path_("safetensors", "sd_tiny.safetensors"), Path.Combine(input, "a.safetensors"));
+        File.Copy(Fixtures.Path_("ckpt", "zip_basic.ckpt"), Path.Combine(input, "sub", "b.ckpt"));
+        File.Copy(Fixtures.Path_("safetensors", "dtypes.safetensors"), dir.File("elsewhere.safetensors"));
+        File.CreateSymbolicLink(Path.Combine(input, "c.safetensors"), dir.File("elsewhere.safetensors"));
+        Directory.CreateSymbolicLink(Path.Combine(input, "loop"), input);
+        if (loops == 2)
+        {
+            Directory.CreateSymbolicLink(Path.Combine(input, "sub", "up"), input);
+        }
+
+        var r = SafeCkptTool.Run("convert", input, "--out", output, "--recursive");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("3 converted, 0 skipped, 0 failed.", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"skipped {loops} symlinked folder{(loops == 1 ? "" : "s")}", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains("[3/3]", r.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("[4/", r.StdOut, StringComparison.Ordinal);
+        Assert.Equal(["a.safetensors", "c.safetensors"], Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(["b.safetensors"], Directory.GetFiles(Path.Combine(output, "sub")).Select(Path.GetFileName));
+        Assert.Equal(["sub"], Directory.GetDirectories(output).Select(Path.GetFileName));
+        Assert.Null(new FileInfo(Path.Combine(output, "c.safetensors")).LinkTarget);
+        Assert.Equal(["elsewhere.safetensors"], dir.Files());
+    }
+
+    [Fact]
+    public void A_symlink_inside_the_output_folder_does_not_lead_outputs_elsewhere()
+    {
+        using var dir = new TempDir();
+        string input = Path.Combine(dir.Path, "in");
+        string output = Path.Combine(dir.Path, "out");
+        string elsewhere = Path.Combine(dir.Path, "elsewhere");
+        Directory.CreateDirectory(Path.Combine(input, "sub"));
+        Directory.CreateDirectory(output);
+        Directory.CreateDirectory(elsewhere);
+        File.Copy(Fixtures.Path_("safetensors", "sd_tiny.safetensors"), Path.Combine(input, "a.safetensors"));
+        File.Copy(Fixtures.Path_("ckpt", "zip_basic.ckpt"), Path.Combine(input, "sub", "b.ckpt"));
+        Directory.CreateSymbolicLink(Path.Combine(output, "sub"), elsewhere);
+
+        var r = SafeCkptTool.Run("convert", input, "--out", output, "--recursive");
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains("1 converted, 0 skipped, 1 failed.", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains("outside " + output, r.StdErr, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(elsewhere));
+        Assert.True(File.Exists(Path.Combine(output, "a.safetensors")));
+    }
+
     [Fact]
     public void A_folder_needs_an_output_folder() =>
         Assert.Equal(1, SafeCkptTool.Run("convert", Fixtures.Path_("ckpt")).ExitCode);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using SafeCkpt.Formats.Safetensors;
 using SafeCkpt.Tensors;
+using SafeCkpt.Tests.IO;
 using SafeCkpt.Tests.TestSupport;
 
 namespace SafeCkpt.Tests.Cli;
@@ -113,8 +114,136 @@ public class ConvertCommandTests
     }
 }
 
+/// <summary>The output is never one of the inputs, however it is reached; each refusal comes before anything is written.</summary>
+public class ConvertOutputSafetyTests
+{
+    private static string Copy(TempDir dir, string name)
+    {
+        File.Copy(Fixtures.Path_("safetensors", "sd_tiny.safetensors"), dir.File(name));
+        return dir.File(name);
+    }
+
+    private static void AssertRefused(SafeCkptTool.Result r, string input, string output, byte[] before)
+    {
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains(output, r.StdErr, StringComparison.Ordinal);
+        Assert.Contains(input, r.StdErr, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(input));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void The_input_reached_through_a_symlinked_folder_is_refused(bool overwrite)
+    {
+        using var dir = new TempDir();
+        string input = Copy(dir, "model.safetensors");
+        byte[] before = File.ReadAllBytes(input);
+        Directory.CreateSymbolicLink(dir.File("linked"), dir.Path);
+        string output = Path.Combine(dir.Path, "linked", "model.safetensors");
+        var r = SafeCkptTool.Run(["convert", input, output, "--dtype", "fp16", .. overwrite ? ["--overwrite"] : Array.Empty<string>()]);
+        AssertRefused(r, input, output, before);
+        Assert.Equal(["model.safetensors"], dir.Files());
+    }
+
+    [Fact]
+    public void A_hard_link_to_the_input_at_the_output_path_is_refused()
+    {
+        using var dir = new TempDir();
+        string input = Copy(dir, "model.safetensors");
+        byte[] before = File.ReadAllBytes(input);
+        string output = dir.File("out.safetensors");
+        FileIdentityTests.HardLink(input, output);
+        AssertRefused(SafeCkptTool.Run("convert", input, output, "--dtype", "fp16", "--overwrite"), input, output, before);
+        Assert.Equal(before, File.ReadAllBytes(output));
+        Assert.Equal(["model.safetensors", "out.safetensors"], dir.Files().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_symlink_to_the_input_planted_at_the_output_path_is_refused()
+    {
+        using var dir = new TempDir();
+        string input = Copy(dir, "model.safetensors");
+        byte[] before = File.ReadAllBytes(input);
+        string output = dir.File("out.ckpt");
+        File.CreateSymbolicLink(output, input);
+        AssertRefused(SafeCkptTool.Run("convert", input, output, "--overwrite"), input, output, before);
+        Assert.NotNull(new FileInfo(output).LinkTarget);
+        Assert.Equal(["model.safetensors", "out.ckpt"], dir.Files().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void The_vae_file_is_an_input_too()
+    {
+        using var dir = new TempDir();
+        string model = TinySd.Save(dir);
+        string vae = dir.File("vae.safetensors");
+        new SafeCkpt.Building.CheckpointBuilder().Add("decoder.conv_in.weight", new[] { 7f, 8f }, 2).Add("encoder.conv_in.weight", new[] { 5f, 6f }, 2).SaveSafetensors(vae);
+        byte[] before = File.ReadAllBytes(vae);
+        Directory.CreateSymbolicLink(dir.File("linked"), dir.Path);
+        string output = Path.Combine(dir.Path, "linked", "vae.safetensors");
+        AssertRefused(SafeCkptTool.Run("convert", model, output, "--vae", vae, "--overwrite"), vae, output, before);
+        Assert.Equal(["tiny.safetensors", "vae.safetensors"], dir.Files().Order(StringComparer.Ordinal));
+    }
+}
+
 public class ConvertYamlTests
 {
+    [Fact]
+    public void The_yaml_beside_the_output_may_not_be_the_input_and_nothing_is_written()
+    {
+        using var dir = new TempDir();
+        string input = dir.File("model.yaml");
+        File.Copy(Fixtures.Path_("ckpt", "sd1_tiny_ema.ckpt"), input);
+        byte[] before = File.ReadAllBytes(input);
+        var r = SafeCkptTool.Run("convert", input, dir.File("model.safetensors"), "--yaml", "--overwrite");
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains("same file as the input", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(input));
+        Assert.Equal(["model.yaml"], dir.Files());
+    }
+
+    [Fact]
+    public void An_existing_yaml_without_overwrite_fails_before_the_model_is_written()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tiny.yaml"), "mine");
+        var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt", "sd1_tiny_ema.ckpt"), dir.File("tiny.safetensors"), "--yaml");
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains(dir.File("tiny.yaml"), r.StdErr, StringComparison.Ordinal);
+        Assert.Equal("mine", File.ReadAllText(dir.File("tiny.yaml")));
+        Assert.Equal(["tiny.yaml"], dir.Files());
+    }
+
+    [Fact]
+    public void Overwrite_replaces_both_the_model_and_the_yaml_and_leaves_no_temporary_file()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tiny.yaml"), "old");
+        File.WriteAllText(dir.File("tiny.safetensors"), "old");
+        var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt", "sd1_tiny_ema.ckpt"), dir.File("tiny.safetensors"), "--yaml", "--overwrite");
+        Assert.Equal(0, r.ExitCode);
+        Assert.StartsWith("# Config for sd1", File.ReadAllText(dir.File("tiny.yaml")), StringComparison.Ordinal);
+        using (ModelFile m = ModelFile.Open(dir.File("tiny.safetensors")))
+        {
+            Assert.NotEmpty(m.Tensors.Tensors);
+        }
+
+        Assert.Equal(["tiny.safetensors", "tiny.yaml"], dir.Files().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_yaml_that_is_a_link_to_the_model_output_is_refused()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tiny.safetensors"), "old");
+        File.CreateSymbolicLink(dir.File("tiny.yaml"), dir.File("tiny.safetensors"));
+        var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt", "sd1_tiny_ema.ckpt"), dir.File("tiny.safetensors"), "--yaml", "--overwrite");
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains("same file as the model output", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal("old", File.ReadAllText(dir.File("tiny.safetensors")));
+    }
+
     [Fact]
     public void Convert_with_yaml_writes_the_config_beside_the_output_named_after_it()
     {

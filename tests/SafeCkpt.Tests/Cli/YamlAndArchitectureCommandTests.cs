@@ -72,6 +72,23 @@ public class YamlAndArchitectureCommandTests
     }
 
     [Fact]
+    public void Yaml_out_never_replaces_the_model_reached_through_a_symlinked_folder()
+    {
+        using var dir = new TempDir();
+        string model = dir.File("tiny.safetensors");
+        File.Copy(Fixtures.Path_("safetensors", "sd_tiny.safetensors"), model);
+        byte[] before = File.ReadAllBytes(model);
+        Directory.CreateSymbolicLink(dir.File("linked"), dir.Path);
+        string output = Path.Combine(dir.Path, "linked", "tiny.safetensors");
+        var r = SafeCkptTool.Run("yaml", model, "--out", output, "--overwrite");
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains(output, r.StdErr, StringComparison.Ordinal);
+        Assert.Contains(model, r.StdErr, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(model));
+        Assert.Equal(["tiny.safetensors"], dir.Files());
+    }
+
+    [Fact]
     public void Yaml_refuses_a_lora_with_one_readable_line()
     {
         using var dir = new TempDir();

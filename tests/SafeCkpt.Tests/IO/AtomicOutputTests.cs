@@ -1,5 +1,6 @@
 using SafeCkpt.Building;
 using SafeCkpt.Formats.Safetensors;
+using SafeCkpt.IO;
 using SafeCkpt.Tensors;
 using SafeCkpt.Tests.TestSupport;
 
@@ -61,6 +62,56 @@ public class AtomicOutputTests
         File.CreateSymbolicLink(link, path);
         using ModelFile m = ModelFile.Open(path);
         Assert.Equal(SafeCkptErrorCode.OutputIsInput, Assert.Throws<OutputException>(() => m.SaveSafetensors(link, new SaveOptions { Overwrite = true })).Code);
+    }
+
+    [Fact]
+    public void The_input_reached_through_a_symlinked_folder_is_still_the_input()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("in.safetensors");
+        Small().SaveSafetensors(path);
+        byte[] before = File.ReadAllBytes(path);
+        Directory.CreateSymbolicLink(dir.File("linked"), dir.Path);
+        string viaFolder = Path.Combine(dir.Path, "linked", "in.safetensors");
+        using (ModelFile m = ModelFile.Open(path))
+        {
+            var ex = Assert.Throws<OutputException>(() => m.ToHalf().SaveSafetensors(viaFolder, new SaveOptions { Overwrite = true }));
+            Assert.Equal(SafeCkptErrorCode.OutputIsInput, ex.Code);
+            Assert.Contains(viaFolder, ex.Message, StringComparison.Ordinal);
+            Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Equal(["in.safetensors"], dir.Files());
+    }
+
+    [Fact]
+    public void A_hard_link_to_the_input_is_the_input()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("in.safetensors");
+        Small().SaveSafetensors(path);
+        byte[] before = File.ReadAllBytes(path);
+        FileIdentityTests.HardLink(path, dir.File("other.safetensors"));
+        using (ModelFile m = ModelFile.Open(path))
+        {
+            Assert.Equal(SafeCkptErrorCode.OutputIsInput, Assert.Throws<OutputException>(() => m.SaveSafetensors(dir.File("other.safetensors"), new SaveOptions { Overwrite = true })).Code);
+        }
+
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Equal(["in.safetensors", "other.safetensors"], dir.Files().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Check_creates_nothing_and_applies_the_same_rules_as_create()
+    {
+        using var dir = new TempDir();
+        string input = dir.File("in.bin");
+        File.WriteAllText(input, "x");
+        Assert.Equal(dir.File("new.safetensors"), AtomicOutput.Check(dir.File("new.safetensors"), overwrite: false, [input]));
+        Assert.Equal(SafeCkptErrorCode.OutputIsInput, Assert.Throws<OutputException>(() => AtomicOutput.Check(input, overwrite: true, [input])).Code);
+        Assert.Equal(SafeCkptErrorCode.OutputExists, Assert.Throws<OutputException>(() => AtomicOutput.Check(input, overwrite: false, [])).Code);
+        Assert.Equal(["in.bin"], dir.Files());
     }
 
     [Fact]

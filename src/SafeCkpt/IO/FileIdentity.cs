@@ -1,0 +1,222 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace SafeCkpt.IO;
+
+/// <summary>
+/// What a file or folder is, independent of the path that reaches it: (device, inode) on Linux and macOS, (volume
+/// serial, file index) on Windows. Two paths with the same identity are the same file, whether through a symlinked
+/// folder, a hard link, a bind mount or a differently cased name. Where the native call is unavailable,
+/// <see cref="SameFile"/> falls back to comparing fully resolved paths (<see cref="ResolvePath"/>).
+/// </summary>
+internal readonly partial record struct FileIdentity(ulong Device, ulong Index)
+{
+    /// <summary>How paths compare on this platform's usual file systems.</summary>
+    public static StringComparison PathComparison { get; } = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
+    /// <summary>Whether the native call works here; cleared the first time it turns out to be missing.</summary>
+    private static bool s_nativeAvailable = OperatingSystem.IsWindows() || Unix.Supported;
+
+    /// <summary>
+    /// The identity of the file or folder at <paramref name="path"/> (symlinks followed), read from a read-only
+    /// handle; null when nothing is there, it cannot be opened, or the platform has no native call for it.
+    /// </summary>
+    public static FileIdentity? Of(string path)
+    {
+        if (!s_nativeAvailable || string.IsNullOrEmpty(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return OperatingSystem.IsWindows() ? Windows.Of(path) : Unix.Of(path);
+        }
+        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
+        {
+            s_nativeAvailable = false;
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Whether two paths name the same file: by identity when both can be opened, otherwise (one does not exist
+    /// yet, or no native call) by their fully resolved paths, so that a path whose folder is a symlink to the other's
+    /// folder still matches.
+    /// </summary>
+    public static bool SameFile(string a, string b)
+    {
+        if (Of(a) is { } ia && Of(b) is { } ib)
+        {
+            return ia == ib;
+        }
+
+        return string.Equals(ResolvePath(a), ResolvePath(b), PathComparison);
+    }
+
+    /// <summary>
+    /// The absolute path with every component's symlink (or junction) resolved, in order, so that <c>..</c> after a
+    /// symlinked folder goes to the parent of its target as the operating system does. Components that do not exist
+    /// are kept as they are; a symlink loop stops resolving after 40 links (the Linux limit).
+    /// </summary>
+    public static string ResolvePath(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string absolute = Path.IsPathRooted(path) ? path : Path.Combine(Environment.CurrentDirectory, path);
+        string root = Path.GetPathRoot(absolute) ?? string.Empty;
+        var pending = new Stack<string>(Split(absolute[root.Length..]).Reverse());
+        string current = root;
+        int links = 0;
+        while (pending.TryPop(out string? part))
+        {
+            if (part == ".")
+            {
+                continue;
+            }
+
+            if (part == "..")
+            {
+                current = Path.GetDirectoryName(current) ?? current;
+                continue;
+            }
+
+            string next = Path.Combine(current, part);
+            string? target = LinkTarget(next);
+            if (target is null || ++links > 40)
+            {
+                current = next;
+                continue;
+            }
+
+            // Resolve the target's own components in place of this one; a rooted target starts again at its root.
+            if (Path.IsPathRooted(target))
+            {
+                current = Path.GetPathRoot(target) ?? string.Empty;
+                target = target[current.Length..];
+            }
+
+            foreach (string t in Split(target).Reverse())
+            {
+                pending.Push(t);
+            }
+        }
+
+        return current;
+    }
+
+    private static string[] Split(string relative) =>
+        relative.Split([Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar], StringSplitOptions.RemoveEmptyEntries);
+
+    private static string? LinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>open(2) with O_NONBLOCK (a FIFO must not block the check) and fstat(2) on Linux (x64, arm64) and macOS.</summary>
+    private static unsafe partial class Unix
+    {
+        private const int ORdonly = 0;
+
+        /// <summary>Whether the struct stat layout of this platform is known (see <see cref="Of"/>).</summary>
+        public static bool Supported =>
+            (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+
+        private static int Flags => OperatingSystem.IsMacOS()
+            ? ORdonly | 0x4 | 0x1000000 // O_NONBLOCK | O_CLOEXEC
+            : ORdonly | 0x800 | 0x80000; // O_NONBLOCK | O_CLOEXEC, the same on x64 and arm64
+
+        public static FileIdentity? Of(string path)
+        {
+            int fd = Open(path, Flags);
+            if (fd < 0)
+            {
+                return null;
+            }
+
+            try
+            {
+                // struct stat is 144 bytes on x64 and macOS, 128 on arm64 Linux; the buffer leaves room for any.
+                byte* st = stackalloc byte[512];
+                int rc = OperatingSystem.IsMacOS() && RuntimeInformation.ProcessArchitecture == Architecture.X64 ? FStatInode64(fd, st) : FStat(fd, st);
+                if (rc != 0)
+                {
+                    return null;
+                }
+
+                // Linux (glibc >= 2.33, musl): st_dev is 8 bytes at 0, st_ino 8 bytes at 8. macOS: st_dev is 4 bytes at 0, st_ino 8 bytes at 8.
+                ulong device = OperatingSystem.IsMacOS() ? *(uint*)st : *(ulong*)st;
+                return new FileIdentity(device, *(ulong*)(st + 8));
+            }
+            finally
+            {
+                _ = Close(fd);
+            }
+        }
+
+        [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int Open(string path, int flags);
+
+        [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
+        private static partial int FStat(int fd, byte* buffer);
+
+        /// <summary>macOS on x64 keeps <c>fstat</c> for the old 32-bit inode layout; the 64-bit one has this name.</summary>
+        [LibraryImport("libc", EntryPoint = "fstat$INODE64", SetLastError = true)]
+        private static partial int FStatInode64(int fd, byte* buffer);
+
+        [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+        private static partial int Close(int fd);
+    }
+
+    /// <summary>CreateFileW (with backup semantics, so folders open too) and GetFileInformationByHandle.</summary>
+    private static partial class Windows
+    {
+        private const uint FileReadAttributes = 0x80;
+        private const uint FileShareAll = 0x1 | 0x2 | 0x4;
+        private const uint OpenExisting = 3;
+        private const uint FileFlagBackupSemantics = 0x02000000;
+
+        public static FileIdentity? Of(string path)
+        {
+            using SafeFileHandle handle = CreateFile(path, FileReadAttributes, FileShareAll, 0, OpenExisting, FileFlagBackupSemantics, 0);
+            if (handle.IsInvalid || !GetFileInformationByHandle(handle, out ByHandleFileInformation info))
+            {
+                return null;
+            }
+
+            return new FileIdentity(info.VolumeSerialNumber, ((ulong)info.FileIndexHigh << 32) | info.FileIndexLow);
+        }
+
+        [LibraryImport("kernel32.dll", EntryPoint = "CreateFileW", SetLastError = true, StringMarshalling = StringMarshalling.Utf16)]
+        private static partial SafeFileHandle CreateFile(string name, uint access, uint share, nint security, uint creation, uint flags, nint template);
+
+        [LibraryImport("kernel32.dll", SetLastError = true)]
+        [return: MarshalAs(UnmanagedType.Bool)]
+        private static partial bool GetFileInformationByHandle(SafeFileHandle handle, out ByHandleFileInformation info);
+
+        /// <summary>BY_HANDLE_FILE_INFORMATION; each FILETIME is two DWORDs.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        private struct ByHandleFileInformation
+        {
+            public uint FileAttributes;
+            public uint CreationTimeLow;
+            public uint CreationTimeHigh;
+            public uint LastAccessTimeLow;
+            public uint LastAccessTimeHigh;
+            public uint LastWriteTimeLow;
+            public uint LastWriteTimeHigh;
+            public uint VolumeSerialNumber;
+            public uint FileSizeHigh;
+            public uint FileSizeLow;
+            public uint NumberOfLinks;
+            public uint FileIndexHigh;
+            public uint FileIndexLow;
+        }
+    }
+}
