@@ -280,6 +280,48 @@ def _():
     return tar_bytes(tar_member_pickles("tar_plain"))
 
 
+@case("tar_pickle_member_payload.pt", 1,
+      "A genuine tar whose 'storages' (0 storages, no views) and 'tensors' (0) members are benign and whose "
+      "'pickle' member (the object pickle) calls posix.system.",
+      "runs-payload", ["unsafe"])
+def _():
+    m = tar_member_pickles("x")
+    m[0] = ("storages", PROTO2 + b"K\x00." + PROTO2 + b"].")
+    m[2] = ("pickle", PROTO2 + payload("tar_pickle_member_payload") + b".")
+    return tar_bytes(m, end_blocks=False)
+
+
+@case("tar_signed_checksum.pt", 1,
+      "A tar whose first header has bytes >= 0x80 in its name and whose checksum field holds the SIGNED byte sum "
+      "(old Sun/NeXT tars); Python's tarfile accepts either sum. Members carry the payload in 'storages'.",
+      "runs-payload", ["unsafe"])
+def _():
+    h = bytearray(512)
+    tar_fields(h, 0, name=b"\xff\xfe\xfd\xfc" * 8)
+    h[148:156] = b" " * 8
+    uns, sig = tarfile.calc_chksums(bytes(h))
+    assert uns != sig
+    h[148:156] = b"%07o " % sig
+    assert check_tar_header(h).chksum == sig
+    return bytes(h) + tar_bytes(tar_member_pickles("tar_signed_checksum"), end_blocks=False)
+
+
+@case("tar_header_no_members.pt", 1,
+      "A legacy-looking file (as tar_legacy_magic.pt: BINBYTES, POP, LONG1 magic, ...) whose first 512 bytes are a "
+      "valid tar header but which has no 'storages' member. tarfile.open succeeds, tar.extract('storages') raises "
+      "KeyError (not a TarError), so torch does NOT fall back to the legacy pickle path: the load fails.",
+      "fails", ["malformed", "unsupported", "unsafe"])
+def _():
+    h = bytearray(512)
+    blob_len = 512 - 7
+    h[0:7] = PROTO2 + b"B" + struct.pack("<I", blob_len)
+    tar_fields(h, 0)
+    magic = LEGACY_MAGIC.to_bytes(10, "little")
+    si = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    return (bytes(h) + b"0" + b"\x8a\x0a" + magic + b"." + pickle.dumps(1001, protocol=2)
+            + pickle.dumps(si, protocol=2) + PROTO2 + b"}." + pickle.dumps([], protocol=2))
+
+
 @case("tar_safetensors_prefix.safetensors", 1,
       "Bytes 0..7 are a plausible safetensors header length (1016, LE), byte 8 is '{', and bytes 0..511 are a "
       "valid tar header (member of 512 bytes) followed by tar members storages/tensors/pickle carrying the payload.",
@@ -423,7 +465,8 @@ def one_tensor_pkl(key="0", n=4):
 @case("zip_case_duplicate_records.ckpt", 4,
       "Two storage records archive/data/0 = [1,2,3,4] and archive/DATA/0 = [5,6,7,8] (in that order); data.pkl asks "
       "for key '0'. miniz looks names up case-insensitively (binary search over a case-folded sort).",
-      "loads", ["malformed"])
+      "loads", ["malformed"], check=need_tensors({"w": [5.0, 6.0, 7.0, 8.0]}),
+      note="torch 1.13 loads the LATER record (archive/DATA/0 = [5,6,7,8]).")
 def _():
     return zckpt(one_tensor_pkl(), [("data/0", f32([1, 2, 3, 4])), ("DATA/0", f32([5, 6, 7, 8]))])
 
@@ -431,7 +474,9 @@ def _():
 @case("zip_case_duplicate_records_rev.ckpt", 4,
       "As zip_case_duplicate_records.ckpt with the records in the other order: archive/DATA/0 = [5,6,7,8] first, "
       "then archive/data/0 = [1,2,3,4].",
-      "loads", ["malformed"])
+      "loads", ["malformed"], check=need_tensors({"w": [1.0, 2.0, 3.0, 4.0]}),
+      note="torch 1.13 again loads the LATER record (here archive/data/0 = [1,2,3,4]): with case-insensitively equal "
+      "names the winner is decided by central-directory order, not by exact-case match.")
 def _():
     return zckpt(one_tensor_pkl(), [("DATA/0", f32([5, 6, 7, 8])), ("data/0", f32([1, 2, 3, 4]))])
 
@@ -801,7 +846,8 @@ def extra_checks(man):
     """Structural claims about the files, independent of torch."""
     p = lambda n: os.path.join(OUT, n)  # noqa: E731
     # tar headers parse with Python's tarfile at offset 0
-    for n in ("tar_plain.pt", "tar_safetensors_prefix.safetensors", "tar_valid_safetensors.safetensors",
+    for n in ("tar_plain.pt", "tar_pickle_member_payload.pt", "tar_signed_checksum.pt",
+              "tar_safetensors_prefix.safetensors", "tar_valid_safetensors.safetensors",
               "tar_bare_pickle.pt", "tar_legacy_magic.pt"):
         names = tar_names(p(n))
         assert {"storages", "tensors", "pickle"} <= set(names), (n, names)
@@ -839,7 +885,17 @@ def extra_checks(man):
         pass
     man["hardening/zip_eocd_in_tail.ckpt"]["python_zipfile"] = "BadZipFile"
     with zipfile.ZipFile(p("zip_two_eocd.ckpt")) as z:
-        man["hardening/zip_two_eocd.ckpt"]["python_zipfile"] = "opens the LAST EOCD (zip B): %d entries" % len(z.infolist())
+        assert b"posix" in z.read("archive/data.pkl")
+        man["hardening/zip_two_eocd.ckpt"]["python_zipfile"] = "uses the LAST EOCD (zip B, payload data.pkl)"
+    # a reader that takes the FIRST EOCD signature sees zip A (benign data.pkl)
+    with open(p("zip_two_eocd.ckpt"), "rb") as f:
+        data = f.read()
+    i = data.find(b"PK\x05\x06")
+    n, cd_size, cd_off, clen = struct.unpack_from("<HIIH", data, i + 10)
+    assert clen == len(data) - i - 22 and data.rfind(b"PK\x05\x06") != i
+    first_cd = data[cd_off:cd_off + cd_size]
+    (off0,) = struct.unpack_from("<I", first_cd, 42)
+    assert b"posix" not in data[off0:off0 + 200].split(b"PK\x07\x08")[0]
 
 
 def cmd_make():
@@ -929,6 +985,13 @@ README_TAIL = """
 * `_rebuild_from_type_v2`: `if new_type is Tensor: return func(*args)` (state ignored); for other types
   `as_subclass` then `setattr` for each state item (Parameter has no own `__setstate__`).
 * `torch._utils._rebuild_parameter_with_state` does not exist in 1.13.
+* Zip (miniz in PyTorchStreamReader): the EOCD is the last `PK\x05\x06` with at least 22 bytes after it (a
+  signature in the last 21 bytes is skipped; Python's zipfile instead rejects the file). Record lookup is
+  case-insensitive (`archive/DATA/0` satisfies `data/0`, `archive/DATA.PKL` satisfies `data.pkl`); with two names
+  equal up to case, 1.13 returned the one later in the central directory in both orders tried.
+* `encoding='utf-8'` is passed to the unpickler, so Python-2 `SHORT_BINSTRING`/`BINSTRING` keys decode as UTF-8
+  (invalid UTF-8 -> UnicodeDecodeError). The zip `persistent_load` asserts a tuple id, so protocol-0 `PERSID`
+  (a str id) fails; `BINPERSID` is needed.
 """
 
 
