@@ -700,7 +700,7 @@ BE_VALUES = {
 
 
 def be_expected():
-    """What torch >= 2.1 (byteorder record support, serialization.py _load: byteswap when byteorder='big')
+    """What torch 2.x (serialization.py _load, load_tensor: `if byteorderdata.decode() != sys.byteorder: storage.byteswap(dtype)`)
     would load: the original values."""
     dt = {"FloatStorage": "F32", "DoubleStorage": "F64", "LongStorage": "I64", "HalfStorage": "F16"}
     out = {}
@@ -714,9 +714,9 @@ def be_expected():
 @case("zip_byteorder_big.ckpt", 7,
       "Zip with an archive/byteorder record 'big' and big-endian storage bytes for F32, F64, I64, F16 tensors (like "
       "PyTorch's tensor_float_BE_BOM.pt). torch 1.13's serialization.py has no byteorder logic: it loads the bytes "
-      "as little-endian (values garbled). torch >= 2.1 byte-swaps; expect_tensors holds those (the true) values.",
+      "as little-endian (values garbled). torch 2.x byte-swaps each element (storage.byteswap(dtype)); expect_tensors holds those (the true) values.",
       "loads", ["clean", "unsupported"], expect_tensors=be_expected,
-      note="'clean' means SafeCkpt reads expect_tensors (torch >= 2.1 semantics), not torch 1.13's torch_tensors.")
+      note="'clean' means SafeCkpt reads expect_tensors (torch 2.x semantics), not torch 1.13's torch_tensors.")
 def _():
     items, stor = [], []
     for i, (k, (cls, _, be, vals)) in enumerate(BE_VALUES.items()):
@@ -952,7 +952,7 @@ loads (flattened names: dict keys joined with `.`, list/tuple indices; `dtype` i
 (non-tensor leaves, e.g. an empty OrderedDict), `torch_via_bytesio` (informational: torch.load of the same bytes as
 an `io.BytesIO`, which skips the legacy tar attempt), `expect` (acceptable SafeCkpt scan verdicts) and `class`.
 When torch runs the payload, `expect` never contains `clean`. When `clean` is acceptable, SafeCkpt must read exactly
-`torch_tensors` - except where `expect_tensors` is present (zip_byteorder_big: torch >= 2.1 semantics), then exactly
+`torch_tensors` - except where `expect_tensors` is present (zip_byteorder_big: torch 2.x semantics), then exactly
 `expect_tensors`.
 
 | file | what it does | torch {tv} | expect | class |
@@ -976,7 +976,7 @@ README_TAIL = """
   offset is missing, so member data must be padded to 512 bytes; a later invalid/truncated header just ends the
   member list (so trailing pickle bytes after the tar are fine).
 * `_legacy_load` ignores `sys_info` entirely (`_sys_info = pickle_module.load(f)`), so `little_endian: False` changes
-  nothing. The zip loader `_load` has no `byteorder` handling in 1.13 (added in torch 2.1).
+  nothing. The zip loader `_load` has no `byteorder` handling in 1.13 (torch 2.x `_load` reads it and calls `storage.byteswap(dtype)` when it differs from `sys.byteorder`).
 * Legacy views: `persistent_load` caches `deserialized_objects[view_key]` only if the key is absent - first
   definition wins, a view key equal to an existing root returns that root, and a view registered under a key that is
   later used as a root makes the root *be* the view (its raw bytes are then read into the other storage).
