@@ -471,7 +471,8 @@ internal sealed partial class Mutator
 
     private byte[] MutateArg(byte[] seg)
     {
-        if (PickleOps.Spec(seg[0]) is not OpSpec spec || spec.Kind == ArgKind.None)
+        // Snippets and single random bytes are segments too: only a whole opcode with its argument is edited in place.
+        if (PickleOps.Spec(seg[0]) is not OpSpec spec || spec.Kind == ArgKind.None || (spec.Kind is ArgKind.Fixed or ArgKind.Counted && seg.Length < 1 + spec.Size))
         {
             return NewOp();
         }

@@ -75,7 +75,7 @@ internal static partial class Oracles
         }
         else if (load is null && o.Report.IsMalformed)
         {
-            found.Add(Disagreement("load-ok-scan-malformed", o, null, Template(o.Report.Error!), $"the file opens and reads but scan says {scanSays}"));
+            found.Add(Disagreement("load-ok-scan-malformed", o, null, ScanErrorPlace(o.Report.Error!), $"the file opens and reads but scan says {scanSays}"));
         }
         else if (load is UnsafeCheckpointException && !o.Report.IsUnsafe)
         {
@@ -123,7 +123,7 @@ internal static partial class Oracles
     }
 
     private static Finding Disagreement(string kind, Outcome o, Exception? load, string where, string explanation) =>
-        new(Oracle.Disagreement, $"DISAGREEMENT|{kind}|{o.Format}|{load?.GetType().Name ?? "-"}|{o.LoadPhase}|{where}", load?.GetType().Name ?? "-", where, explanation, load);
+        new(Oracle.Disagreement, $"DISAGREEMENT|{kind}|{o.Format}|{load?.GetType().Name ?? "none"}|{o.LoadPhase}|{where}", load?.GetType().Name ?? "none", where, explanation, load);
 
     private static string Describe(MethodBase m)
     {
@@ -138,6 +138,22 @@ internal static partial class Oracles
         return $"{t?.Name ?? "?"}.{m.Name}";
     }
 
+    /// <summary>
+    /// A scan error ("input: archive/data/0: byte 0x00 at 2 is not a pickle opcode") without the file, the record and
+    /// the numbers, marked when the record is not a .pkl (the scanner took tensor bytes for a pickle).
+    /// </summary>
+    private static string ScanErrorPlace(string error)
+    {
+        string[] parts = error.Split(": ");
+        if (parts.Length < 3)
+        {
+            return "scan: " + Template(error);
+        }
+
+        bool pkl = parts[1].EndsWith(".pkl", StringComparison.Ordinal) || parts[1].StartsWith("legacy", StringComparison.Ordinal) || parts[1].Contains("pickle", StringComparison.Ordinal);
+        return (pkl ? "scan: " : "scan of a non-.pkl record: ") + Template(string.Join(": ", parts[2..]));
+    }
+
     /// <summary>A message with its numbers and file names taken out, for grouping.</summary>
     public static string Template(string message)
     {
@@ -145,6 +161,6 @@ internal static partial class Oracles
         return s.Length > 48 ? s[..48] : s;
     }
 
-    [GeneratedRegex(@"\d[\d,]*")]
+    [GeneratedRegex(@"0x[0-9a-fA-F]+|\d[\d,]*")]
     private static partial Regex DigitsRegex();
 }

@@ -113,6 +113,7 @@ namespace SafeCkpt.Fuzz
             using var target = new Target(options.Out, TimeSpan.FromSeconds(options.TimeoutSeconds));
             var clock = Stopwatch.StartNew();
             long iterations = 0;
+            long opened = 0;
             TimeSpan nextProgress = TimeSpan.FromSeconds(15);
 
             // The seeds themselves first, unmutated.
@@ -135,6 +136,7 @@ namespace SafeCkpt.Fuzz
 
                 iterations++;
                 Outcome o = target.Run(input);
+                opened += o.LoadError is null && !o.TimedOut ? 1 : 0;
                 Handle(o, input, $"{seed.Name} + {string.Join(", ", mutator.Applied)} (iteration {iterations}, --seed {options.Seed})", target, store, options);
 
                 // Cheap feedback without coverage: an input that behaves in a way not seen before becomes a seed.
@@ -159,7 +161,7 @@ namespace SafeCkpt.Fuzz
             }
 
             double secs = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"fuzz: {iterations:N0} iterations in {secs:0.0} s, {iterations / secs:0.0} execs/s, corpus {seeds}+{corpus.Count - seeds}, buckets: {Buckets(store)}");
+            Console.WriteLine($"fuzz: {iterations:N0} iterations in {secs:0.0} s, {iterations / secs:0.0} execs/s, {100.0 * opened / Math.Max(1, iterations):0.0}% loaded fully, corpus {seeds}+{corpus.Count - seeds}, buckets: {Buckets(store)}");
             foreach ((Finding f, string file) in store.Buckets)
             {
                 Console.WriteLine($"  {f.Oracle.ToString().ToUpperInvariant(),-12} {f.ExceptionType,-28} {f.Where,-48} {Path.GetFileName(file)}");
@@ -222,9 +224,18 @@ namespace SafeCkpt.Fuzz
                     continue;
                 }
 
-                byte[] small = options.Minimize && f.Oracle != Oracle.Hang ? Minimizer.Shrink(input, f.Bucket, target) : input;
-                string file = store.Save(f, small, input.Length, origin);
-                Console.WriteLine($"NEW {f.Oracle.ToString().ToUpperInvariant()} {f.ExceptionType} at {f.Where}: {f.Explanation} -> {Path.GetFileName(file)}");
+                Finding saved = f;
+                byte[] small = input;
+                if (options.Minimize && f.Oracle != Oracle.Hang)
+                {
+                    small = Minimizer.Shrink(input, f.Bucket, target);
+
+                    // Describe the input that is saved: the shrunk one may stop at another message in the same bucket.
+                    saved = Oracles.Check(target.Run(small)).FirstOrDefault(x => x.Bucket == f.Bucket) ?? f;
+                }
+
+                string file = store.Save(saved, small, input.Length, origin);
+                Console.WriteLine($"NEW {f.Oracle.ToString().ToUpperInvariant()} {saved.ExceptionType} at {saved.Where}: {saved.Explanation} -> {Path.GetFileName(file)}");
             }
         }
 
