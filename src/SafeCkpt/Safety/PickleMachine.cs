@@ -83,6 +83,9 @@ internal sealed partial class PickleMachine
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
     private readonly List<StorageRef> _storages = [];
+
+    // The legacy format's deserialized_objects: root and view storages by key, the first declaration of a key wins.
+    private readonly Dictionary<string, StorageRef> _legacyObjects = new(StringComparer.Ordinal);
     private long _opStart;
     private byte _op;
     private long _work;
@@ -708,18 +711,45 @@ internal sealed partial class PickleMachine
         }
 
         var storage = new StorageRef(key, cls.DType, location, numel, _opStart);
-        if (_persistent == PersistentIds.Legacy && t[5] is not null)
+        if (_persistent == PersistentIds.Legacy)
         {
-            if (t[5] is not PyTuple { Count: 3 } view || view[0] is not string viewKey || view[1] is not long viewOffset || view[2] is not long viewSize || viewOffset < 0 || viewSize < 0)
-            {
-                throw Invalid(_opStart, $"storage '{key}': the view metadata must be None or (key, offset, size)");
-            }
-
-            storage = storage with { ViewKey = viewKey, ViewOffset = viewOffset, ViewNumel = viewSize };
+            storage = LegacyStorage(storage, t[5]);
         }
 
         _storages.Add(storage);
         return storage;
+    }
+
+    /// <summary>
+    /// torch's legacy persistent_load caches storages by key: a root key seen before returns the first root; a view
+    /// key seen before returns the first view (or the root of that name), whatever offset this id gives.
+    /// </summary>
+    private StorageRef LegacyStorage(StorageRef root, object? viewMetadata)
+    {
+        if (_legacyObjects.TryGetValue(root.Key, out StorageRef? known) && known.ViewKey is not null)
+        {
+            throw Invalid(_opStart, $"storage '{root.Key}' is used as a root storage after being a view's key; torch would read the view as the root, which SafeCkpt does not follow");
+        }
+
+        _legacyObjects.TryAdd(root.Key, root);
+        if (viewMetadata is null)
+        {
+            return root;
+        }
+
+        if (viewMetadata is not PyTuple { Count: 3 } view || view[0] is not string viewKey || view[1] is not long viewOffset || view[2] is not long viewSize || viewOffset < 0 || viewSize < 0)
+        {
+            throw Invalid(_opStart, $"storage '{root.Key}': the view metadata must be None or (key, offset, size)");
+        }
+
+        if (_legacyObjects.TryGetValue(viewKey, out StorageRef? cached))
+        {
+            return cached;
+        }
+
+        StorageRef created = root with { ViewKey = viewKey, ViewOffset = viewOffset, ViewNumel = viewSize };
+        _legacyObjects.Add(viewKey, created);
+        return created;
     }
 
     // ---- used by Reductions ----

@@ -62,3 +62,40 @@ internal sealed class ZeroTensorSource(long length) : TensorSource
         destination.Clear();
     }
 }
+
+/// <summary>
+/// Another source's bytes with each element's bytes reversed (big-endian records read as little-endian). Reads are
+/// widened to whole elements, so any range can be asked for.
+/// </summary>
+internal sealed class ByteSwapTensorSource(TensorSource inner, int elementSize) : TensorSource
+{
+    public override long Length => inner.Length;
+
+    public override void Read(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+
+        long start = offset / elementSize * elementSize;
+        long end = (offset + destination.Length + elementSize - 1) / elementSize * elementSize;
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)(end - start));
+        try
+        {
+            Span<byte> span = buffer.AsSpan(0, (int)(end - start));
+            inner.Read(start, span);
+            for (int i = 0; i < span.Length; i += elementSize)
+            {
+                span.Slice(i, elementSize).Reverse();
+            }
+
+            span.Slice((int)(offset - start), destination.Length).CopyTo(destination);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -42,7 +42,7 @@ internal static class TorchReaders
         string path = file.Name;
         (ZipDirectory dir, string prefix) = ReadArchive(file);
         ZipEntry pkl = dir.Find(prefix + "/data.pkl")!;
-        CheckByteOrder(file, dir.Find(prefix + "/byteorder"));
+        bool bigEndian = IsBigEndian(file, dir.Find(prefix + "/byteorder"));
         CheckVersion(file, dir.Find(prefix + "/.data/version") ?? dir.Find(prefix + "/version"));
 
         byte[] pickle = ZipDirectory.ReadAll(file, pkl, PickleLimits.Default.MaxPickleBytes);
@@ -74,6 +74,12 @@ internal static class TorchReaders
             else
             {
                 throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, path, $"{path}: record '{record}' is deflate-compressed and {entry.Size:N0} bytes large; SafeCkpt inflates compressed storages into memory only up to {MaxInflatedStorageBytes:N0} bytes. Re-save the checkpoint with torch.save (which stores records uncompressed).") { TensorName = record, Offset = entry.LocalHeaderOffset };
+            }
+
+            if (bigEndian && s.DType is { ElementSize: > 1 } swapped)
+            {
+                // torch 2.x byte-swaps each storage by its dtype on load (complex numbers per half); untyped storages are not swapped.
+                bytes = new ByteSwapTensorSource(bytes, swapped.Name.StartsWith("complex", StringComparison.Ordinal) ? swapped.ElementSize / 2 : swapped.ElementSize);
             }
 
             data.Add(s.Key, new StorageData(bytes, s.DType, s.Numel));
@@ -149,23 +155,21 @@ internal static class TorchReaders
         return null;
     }
 
-    private static void CheckByteOrder(ByteSource file, ZipEntry? entry)
+    /// <summary>Reads the <c>byteorder</c> record: absent or <c>little</c> is little-endian, <c>big</c> big-endian (swapped on read).</summary>
+    private static bool IsBigEndian(ByteSource file, ZipEntry? entry)
     {
         if (entry is null)
         {
-            return;
+            return false;
         }
 
         string text = Encoding.ASCII.GetString(ZipDirectory.ReadAll(file, entry, 64)).Trim();
-        if (text == "big")
+        return text switch
         {
-            throw new InvalidCheckpointException(SafeCkptErrorCode.UnsupportedByteOrder, file.Name, $"{file.Name}: the checkpoint was saved big-endian (byteorder record says 'big'); SafeCkpt does not byte-swap. Load and re-save it with torch on a little-endian machine.") { TensorName = entry.Name };
-        }
-
-        if (text != "little")
-        {
-            throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, file.Name, $"{file.Name}: the byteorder record says '{text}'; only 'little' or 'big' are valid.") { TensorName = entry.Name };
-        }
+            "little" => false,
+            "big" => true,
+            _ => throw new InvalidCheckpointException(SafeCkptErrorCode.UnsupportedByteOrder, file.Name, $"{file.Name}: the byteorder record says '{text}'; only 'little' or 'big' are valid.") { TensorName = entry.Name },
+        };
     }
 
     private static void CheckVersion(ByteSource file, ZipEntry? entry)
@@ -203,15 +207,12 @@ internal static class TorchReaders
 
         at = pos;
         (object? sysInfo, pos) = RunAt(file, pos, "legacy pickle 3 of 5 (sys_info)", PersistentIds.None);
-        if (sysInfo is not PyDict info || !info.TryGetValue("little_endian", out object? little) || little is not bool isLittle)
+        if (sysInfo is not PyDict)
         {
-            throw Legacy(path, at, "sys_info is not a dict with a little_endian flag");
+            throw Legacy(path, at, "sys_info is not a dict");
         }
 
-        if (!isLittle)
-        {
-            throw new InvalidCheckpointException(SafeCkptErrorCode.UnsupportedByteOrder, path, $"{path}: the legacy checkpoint was saved on a big-endian machine; SafeCkpt does not byte-swap. Re-save it with torch on a little-endian machine.") { Offset = at };
-        }
+        // torch reads sys_info but never uses it: legacy raw storages are always little-endian.
 
         long objectStart = pos;
         (object? root, pos, PickleMachine m) = RunAtWithMachine(file, pos, "legacy pickle 4 of 5 (the object)", PersistentIds.Legacy);
