@@ -74,10 +74,6 @@ public static class CheckpointScanner
                     error = walkError;
                 }
 
-                if (format != ModelFormat.Safetensors && ZipDirectory.HasEndOfCentralDirectory(file))
-                {
-                    findings.Add(new ScanFinding(ScanFindingKind.Archive, "polyglot", false, "(file)", 0, 0, "the file starts as a pickle but ends with a zip directory; tools disagree on what it is"));
-                }
             }
         }
         catch (UnsafeCheckpointException ex)
@@ -131,8 +127,9 @@ public static class CheckpointScanner
             }
         }
 
-        // torch reads only <prefix>/data.pkl (the one the object pickle rules apply to); other pickle-like records
-        // are walked too, as other loaders may read them.
+        // torch reads only <prefix>/data.pkl (the one the object-pickle rules apply to); other pickle-like records are
+        // walked too, for loaders that read them, but their errors do not count. Storage records (<prefix>/data/KEY)
+        // are raw tensor bytes and are never walked: data that happens to start like a pickle is not one.
         string? objectPickle = dir.Entries.Count > 0 && dir.Entries[0].Name.IndexOf('/', StringComparison.Ordinal) is > 0 and int slash
             ? dir.Entries[0].Name[..slash] + "/data.pkl"
             : null;
@@ -141,7 +138,7 @@ public static class CheckpointScanner
             bool pickleName = e.Name.EndsWith(".pkl", StringComparison.OrdinalIgnoreCase) || e.Name.EndsWith(".pickle", StringComparison.OrdinalIgnoreCase);
             if (!pickleName)
             {
-                if (e.Size < 2 || e.Size > Limits.MaxPickleBytes)
+                if (e.Size < 2 || e.Size > Limits.MaxPickleBytes || IsStorageRecord(e.Name))
                 {
                     continue;
                 }
@@ -157,11 +154,17 @@ public static class CheckpointScanner
             bool torchObject = string.Equals(e.Name, objectPickle, StringComparison.OrdinalIgnoreCase);
             var source = new PickleSource(file.Name, e.Name, e.IsStored ? e.DataOffset : -1);
             Walk(data, source, torchObject, findings, out _, out InvalidCheckpointException? err);
-            if (err is not null)
+            if (err is not null && torchObject)
             {
                 throw err;
             }
         }
+    }
+
+    private static bool IsStorageRecord(string name)
+    {
+        string[] parts = name.Split('/');
+        return parts.Length == 3 && parts[1] == "data";
     }
 
     /// <summary>Walks the pickles at the start of a non-zip file; false when not even the first one is a pickle.</summary>

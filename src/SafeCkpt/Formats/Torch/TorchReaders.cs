@@ -190,7 +190,6 @@ internal static class TorchReaders
     public static TorchCheckpoint OpenLegacy(ByteSource file)
     {
         string path = file.Name;
-        RefusePolyglot(file);
         long pos = 0;
         (object? magic, pos) = RunAt(file, pos, "legacy pickle 1 of 5 (magic number)", PersistentIds.None);
         if (!(magic is BigInteger b && b == LegacyMagic))
@@ -223,6 +222,7 @@ internal static class TorchReaders
             throw Legacy(path, at, "the storage-key list is not a list of strings");
         }
 
+        RefusePolyglot(file);
         Dictionary<string, StorageRef> storages = StorageTable.Distinct(m.Storages.Select(s => s with { ViewKey = null, ViewOffset = 0, ViewNumel = 0 }), path);
         var data = new Dictionary<string, StorageData>(StringComparer.Ordinal);
         Span<byte> numelBytes = stackalloc byte[8];
@@ -280,7 +280,6 @@ internal static class TorchReaders
     public static TorchCheckpoint OpenBare(ByteSource file)
     {
         string path = file.Name;
-        RefusePolyglot(file);
         if (file.Length > PickleLimits.Default.MaxPickleBytes)
         {
             throw new InvalidCheckpointException(SafeCkptErrorCode.PickleLimitExceeded, path, $"{path}: the pickle is {file.Length:N0} bytes, above the {PickleLimits.Default.MaxPickleBytes:N0}-byte limit.");
@@ -289,16 +288,20 @@ internal static class TorchReaders
         byte[] bytes = file.ReadAt(0, (int)file.Length);
         var source = new PickleSource(path, "pickle", 0);
         (object? root, PickleMachine m) = PickleMachine.Run(bytes, source, PersistentIds.None);
+        RefusePolyglot(file);
         RequireNothingAfter(m, bytes.Length, source);
         return Assemble(file, ModelFormat.Pickle, root, []);
     }
 
-    /// <summary>A file that starts as a pickle must not also end as a zip: two readers would see two files.</summary>
+    /// <summary>
+    /// A file that torch reads as a pickle must not also open as a zip archive: a zip-based checker (A1111's) would
+    /// inspect the archive while torch runs the pickle. Checked after the pickles ran, so a payload in them is named.
+    /// </summary>
     private static void RefusePolyglot(ByteSource file)
     {
-        if (ZipDirectory.HasEndOfCentralDirectory(file))
+        if (ZipDirectory.IsPolyglotZip(file))
         {
-            throw new UnsafeCheckpointException(SafeCkptErrorCode.UnsafeArchive, file.Name, $"{file.Name}: refused: the file starts with a pickle but ends with a zip directory (a pickle/zip polyglot). Tools disagree on what such a file is; do not trust it.") { Offset = 0 };
+            throw new InvalidCheckpointException(SafeCkptErrorCode.AmbiguousArchive, file.Name, $"{file.Name}: refused: the file starts with a pickle (what torch.load reads) but also opens as a zip archive (what zip-based checkers read). Tools disagree on what such a file is; do not trust it.") { Offset = 0 };
         }
     }
 

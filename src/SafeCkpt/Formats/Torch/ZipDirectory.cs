@@ -61,8 +61,27 @@ internal sealed class ZipDirectory
     /// <summary>Finds an entry as torch does (miniz's lookup ignores ASCII case); names are unique that way.</summary>
     public ZipEntry? Find(string name) => _byName.GetValueOrDefault(name);
 
-    /// <summary>Tells whether <paramref name="file"/> holds an EOCD record where a zip reader would look for one (for polyglot checks).</summary>
-    public static bool HasEndOfCentralDirectory(ByteSource file) => FindEocdCandidates(file).Count > 0;
+    /// <summary>
+    /// Tells whether a file that torch reads as a pickle also opens as a zip archive with entries (a polyglot that a
+    /// zip-based checker would inspect instead of the pickle torch runs). A stray EOCD signature inside tensor bytes
+    /// (PyTorch's own fake_zip test files) is not one.
+    /// </summary>
+    public static bool IsPolyglotZip(ByteSource file)
+    {
+        if (FindEocdCandidates(file).Count == 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            return Read(file).Entries.Count > 0;
+        }
+        catch (SafeCkptException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Reads and validates the directory of <paramref name="file"/>.</summary>
     public static ZipDirectory Read(ByteSource file)
@@ -75,11 +94,13 @@ internal sealed class ZipDirectory
             throw Fail(path, length, "no end-of-central-directory record ends the file. It is truncated, or has bytes appended after the zip (a polyglot). Download it again.");
         }
 
-        // miniz (torch) takes the last signature followed by a whole record.
+        // miniz (torch) takes the last signature followed by a whole record. An earlier record whose comment also
+        // reaches the end of the file is what readers that want the comment to end the file take: two archives.
         long eocd = candidates[^1];
-        if (candidates.Count > 1)
+        long[] rivals = candidates.Take(candidates.Count - 1).Where(c => c + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(file.ReadAt(c + 20, 2)) == length).ToArray();
+        if (rivals.Length > 0)
         {
-            throw Fail(path, candidates[0], $"the file has {candidates.Count} end-of-central-directory records (at bytes {string.Join(", ", candidates)}). torch reads the last one; other readers take another and see a different archive. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
+            throw Fail(path, rivals[0], $"the file has more than one end-of-central-directory record (at bytes {string.Join(", ", rivals)} and {eocd}), the earlier one's comment hiding the later one. torch reads the last; other readers take the first and see a different archive. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
         }
 
         if (eocd + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(file.ReadAt(eocd + 20, 2)) != length)

@@ -25,7 +25,7 @@ public class HostileFixtureTests
     {
         { "zip_torchscript_constants.pt", "TorchScript" },
         { "zip_path_traversal.ckpt", "traversal" },
-        { "polyglot_pickle_zip.ckpt", "polyglot" },
+        { "polyglot_pickle_zip.ckpt", "posix.system" },
     };
 
     public static TheoryData<string, SafeCkptErrorCode> Invalid() => new()
