@@ -16,6 +16,28 @@ namespace SafeCkpt.Models;
 /// </summary>
 public static class ArchitectureDetector
 {
+    /// <summary>
+    /// A yaml line <c>parameterization: v</c> (quoted or not, a comment after it allowed), read without a regex: a
+    /// backtracking pattern over an input file made a yaml of newlines take minutes.
+    /// </summary>
+    private static bool IsVParameterization(string line)
+    {
+        ReadOnlySpan<char> s = line.AsSpan().Trim();
+        if (!s.StartsWith("parameterization:", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        s = s["parameterization:".Length..];
+        int hash = s.IndexOf('#');
+        if (hash >= 0)
+        {
+            s = s[..hash];
+        }
+
+        return s.Trim().Trim("\"'") is "v";
+    }
+
     private static readonly string[] PositionIdKeys =
     [
         .. FixClipPositionIds.Keys,
@@ -194,8 +216,7 @@ public static class ArchitectureDetector
             {
                 if (File.Exists(yaml) && new FileInfo(yaml).Length < 1 << 20)
                 {
-                    string text = File.ReadAllText(yaml);
-                    if (System.Text.RegularExpressions.Regex.IsMatch(text, "^\\s*parameterization:\\s*[\"']?v[\"']?\\s*(#.*)?$", System.Text.RegularExpressions.RegexOptions.Multiline))
+                    if (File.ReadLines(yaml).Any(IsVParameterization))
                     {
                         evidence.Add($"{yaml}: parameterization \"v\"");
                         return PredictionType.V;

@@ -35,7 +35,7 @@ internal sealed record PickleLimits
     public int MaxContainers { get; init; } = 2_000_000;
 
     /// <summary>The most tensors one pickle may describe (an SDXL checkpoint has about 2,500).</summary>
-    public int MaxTensors { get; init; } = 262_144;
+    public int MaxTensors { get; init; } = Tensors.TensorStore.MaxTensors;
 
     /// <summary>The deepest nesting of containers (lists in lists ...): later walks over the result stay shallow.</summary>
     public int MaxNesting { get; init; } = 1_000;

@@ -11,6 +11,9 @@ namespace SafeCkpt.Tensors;
 /// </summary>
 public sealed class TensorStore : IDisposable
 {
+    /// <summary>The most tensors one file may hold, in every format (an SDXL checkpoint has about 2,500); checked while the header or pickle is read.</summary>
+    internal const int MaxTensors = 262_144;
+
     private readonly TensorInfo[] _tensors;
     private readonly TensorSource[] _sources;
     private readonly Dictionary<string, int> _index;

@@ -124,6 +124,11 @@ public static class SafetensorsReader
                 }
                 else
                 {
+                    if (tensors.Count >= Tensors.TensorStore.MaxTensors)
+                    {
+                        throw Fail(SafeCkptErrorCode.ResourceLimitExceeded, path, keyOffset, $"the header lists more than {Tensors.TensorStore.MaxTensors:N0} tensors. Real models hold a few thousand; this file is crafted or not a model.", key);
+                    }
+
                     tensors.Add(ReadEntry(ref reader, key, path));
                 }
             }

@@ -13,6 +13,12 @@ internal sealed record StorageData(TensorSource Bytes, TorchDType? DType, long N
 /// </summary>
 internal static class StorageTable
 {
+    /// <summary>How many times a view may repeat its stored elements (stride 0, overlapping strides).</summary>
+    public const long MaxExpansion = 16;
+
+    /// <summary>Views up to this many bytes are not checked for expansion (small broadcast tensors are harmless).</summary>
+    public const long MinExpansionCheckBytes = 64L << 20;
+
     /// <summary>Checks that all persistent ids naming one key agree on its type and element count.</summary>
     public static Dictionary<string, StorageRef> Distinct(IEnumerable<StorageRef> refs, string path)
     {
@@ -116,6 +122,14 @@ internal static class StorageTable
         if (count > 0 && maxIndex >= available)
         {
             throw View(path, name, t, $"offset {t.StorageOffset}, size ({string.Join(", ", t.Size)}) and stride ({string.Join(", ", t.Stride)}) reach element {maxIndex:N0}, but storage '{t.Storage.Key}' has {available:N0}");
+        }
+
+        // A view that repeats elements (stride 0, overlapping strides) writes more than it reads: bounded, or one
+        // stored float becomes gigabytes of output.
+        long extent = count > 0 ? maxIndex - t.StorageOffset + 1 : 0;
+        if (count * (long)es > MinExpansionCheckBytes && count / MaxExpansion > extent)
+        {
+            throw new InvalidCheckpointException(SafeCkptErrorCode.ResourceLimitExceeded, path, $"{path}: refused: tensor '{name}' repeats its {extent:N0} stored elements {count / Math.Max(extent, 1):N0} times (size ({string.Join(", ", t.Size)}), stride ({string.Join(", ", t.Stride)})): it would expand to {count * (long)es:N0} bytes. SafeCkpt expands a view at most {MaxExpansion} times beyond what it stores; this file is crafted or holds a broadcast tensor torch.save should not have written.") { TensorName = name, Offset = t.PickleOffset };
         }
 
         var info = new TensorInfo(name, safeType, t.Size);
