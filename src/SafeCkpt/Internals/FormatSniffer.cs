@@ -134,6 +134,31 @@ internal static class FormatSniffer
             return "a tar archive (perhaps the oldest PyTorch format, which SafeCkpt does not read). Extract it, or re-save the model with a current PyTorch.";
         }
 
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G']))
+        {
+            return "a PNG image, not a model (a preview image saved under a model's name?). Download the model file itself.";
+        }
+
+        if (head.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]))
+        {
+            return "a JPEG image, not a model (a preview image saved under a model's name?). Download the model file itself.";
+        }
+
+        if (head.StartsWith("GIF8"u8) || head.StartsWith("RIFF"u8))
+        {
+            return "an image or media file, not a model. Download the model file itself.";
+        }
+
+        if (head.StartsWith("%PDF"u8))
+        {
+            return "a PDF document, not a model.";
+        }
+
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y']))
+        {
+            return "a numpy .npy array file, not a PyTorch or safetensors model.";
+        }
+
         if (head.StartsWith((ReadOnlySpan<byte>)[0x89, 0x48, 0x44, 0x46]))
         {
             return "an HDF5 file (Keras .h5), not a PyTorch or safetensors model.";

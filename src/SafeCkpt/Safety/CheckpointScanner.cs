@@ -66,6 +66,7 @@ public static class CheckpointScanner
                 bool walked = ScanStream(file, format == ModelFormat.TorchLegacy ? 5 : int.MaxValue, findings, out SafeCkptException? walkError);
                 if (format == ModelFormat.Unknown)
                 {
+                    // Not a model format; if it is at least a whole pickle (protocol 0/1 text), read it as one.
                     notAModel = !walked;
                     format = walked ? ModelFormat.Pickle : format;
                 }
@@ -167,7 +168,7 @@ public static class CheckpointScanner
         return parts.Length == 3 && parts[1] == "data";
     }
 
-    /// <summary>Walks the pickles at the start of a non-zip file; false when not even the first one is a pickle.</summary>
+    /// <summary>Walks the pickles at the start of a non-zip file; false when not even the first one is a whole pickle.</summary>
     private static bool ScanStream(ByteSource file, int maxPickles, List<ScanFinding> findings, out SafeCkptException? error)
     {
         long length = Math.Min(file.Length, Limits.MaxPickleBytes);
@@ -181,7 +182,7 @@ public static class CheckpointScanner
             int consumed = Walk(data.AsMemory(pos), source, torchObject: maxPickles == 5 && i == 3, findings, out int opcodes, out InvalidCheckpointException? err);
             if (err is not null)
             {
-                if (i == 0 && opcodes <= 1)
+                if (i == 0)
                 {
                     error = err;
                     return false;
