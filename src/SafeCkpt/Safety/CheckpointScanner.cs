@@ -66,9 +66,10 @@ public static class CheckpointScanner
                 bool walked = ScanStream(file, format == ModelFormat.TorchLegacy ? 5 : int.MaxValue, findings, out SafeCkptException? walkError);
                 if (format == ModelFormat.Unknown)
                 {
-                    // Not a model format; if it is at least a whole pickle (protocol 0/1 text), read it as one.
+                    // Not a model format. A whole pickle without PROTO (protocol 0/1) is one torch would load, but
+                    // SafeCkpt does not open it: harmless (no unsafe global was found), yet not read.
                     notAModel = !walked;
-                    format = walked ? ModelFormat.Pickle : format;
+                    error = walked ? PickleErrors.Unsupported(new PickleSource(file.Name, "pickle", 0), 0, "a protocol 0/1 pickle without a PROTO opcode; torch.load would unpickle it, SafeCkpt opens protocol 2 to 5 pickles only") : null;
                 }
                 else if (format != ModelFormat.Safetensors)
                 {
@@ -88,7 +89,7 @@ public static class CheckpointScanner
 
         // Then read it exactly as inspect and convert do: the verdict covers what the walk cannot see (persistent-id
         // kinds, REDUCE/BUILD targets, storage sizes and views, the safetensors rules).
-        if (!notAModel && error is null)
+        if (!notAModel && error is null && format != ModelFormat.Unknown)
         {
             try
             {
@@ -160,6 +161,22 @@ public static class CheckpointScanner
                 throw err;
             }
         }
+
+        VerifyDeflated(file, dir);
+    }
+
+    /// <summary>Inflates every deflated record once, streaming, to check it yields the size its header declares (reads inflate lazily).</summary>
+    private static void VerifyDeflated(ByteSource file, ZipDirectory dir)
+    {
+        foreach (ZipEntry e in dir.Entries.Where(e => !e.IsStored && e.Size <= TorchReaders.MaxInflatedStorageBytes))
+        {
+            var source = new ZipDirectory.InflatingTensorSource(file, e);
+            byte[] chunk = new byte[1 << 20];
+            for (long at = 0; at < e.Size; at += chunk.Length)
+            {
+                source.Read(at, chunk.AsSpan(0, (int)Math.Min(chunk.Length, e.Size - at)));
+            }
+        }
     }
 
     private static bool IsStorageRecord(string name)
@@ -220,7 +237,7 @@ public static class CheckpointScanner
 
         void Add(ScanFindingKind kind, string name, bool allowed, long at, string detail)
         {
-            string key = kind + ":" + name;
+            string key = kind + ":" + name + ":" + allowed;
             if (seen.TryGetValue(key, out ScanFinding? f))
             {
                 f.Count++;

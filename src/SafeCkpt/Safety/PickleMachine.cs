@@ -345,7 +345,7 @@ internal sealed partial class PickleMachine
                     object? module = Pop1();
                     if (module is not string m || name is not string nm)
                     {
-                        throw Unsafe(SafeCkptErrorCode.UnsafeOpcode, $"STACK_GLOBAL with a {TypeName(module)} and a {TypeName(name)} as module and name; only strings are accepted");
+                        throw Invalid(_opStart, $"STACK_GLOBAL with a {TypeName(module)} and a {TypeName(name)} as module and name; CPython requires two str and torch.load would fail");
                     }
 
                     Push(Resolve(m, nm));

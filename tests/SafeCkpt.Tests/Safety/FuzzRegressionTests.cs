@@ -36,6 +36,37 @@ public class FuzzRegressionTests
         Assert.True(clock.Elapsed < Limit, $"{name} took {clock.Elapsed}");
     }
 
+    [Theory]
+    [MemberData(nameof(Inputs))]
+    public void Scan_and_open_agree_on_the_fuzz_input(string name)
+    {
+        // The fuzzer's disagreement oracle: clean means it reads; unsafe to the reader is unsafe to the scan.
+        string path = Fixtures.Path_("fuzz", name);
+        ScanReport scan = CheckpointScanner.Scan(path);
+        Exception? open = Record.Exception(() =>
+        {
+            using ModelFile model = ModelFile.Open(path);
+            foreach (SafeCkpt.Tensors.TensorInfo t in model.Tensors.Tensors)
+            {
+                _ = model.Tensors.ReadTensor(t.Name);
+            }
+        });
+        if (scan.Verdict == ScanVerdict.Clean)
+        {
+            Assert.Null(open);
+        }
+
+        if (open is null)
+        {
+            Assert.Equal(ScanVerdict.Clean, scan.Verdict);
+        }
+
+        if (open is UnsafeCheckpointException)
+        {
+            Assert.Equal(ScanVerdict.Unsafe, scan.Verdict);
+        }
+    }
+
     /// <summary>Runs the input; returns the first exception that is not a SafeCkptException.</summary>
     private static Exception? Run(string path)
     {

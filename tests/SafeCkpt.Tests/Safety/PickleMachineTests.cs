@@ -192,8 +192,12 @@ public class PickleMachineTests
     }
 
     [Fact]
-    public void STACK_GLOBAL_with_a_non_string_operand_is_refused() =>
-        Assert.Equal(SafeCkptErrorCode.UnsafeOpcode, Assert.Throws<UnsafeCheckpointException>(() => Run(PickleWriter.Raw(0x80, 4, 'K', 42, 0x8c, 2, "os", 0x93, '.'))).Code);
+    public void STACK_GLOBAL_with_a_non_string_operand_is_invalid_as_CPython_requires_str_but_the_scanner_cannot_name_it()
+    {
+        byte[] p = PickleWriter.Raw(0x80, 4, 'K', 42, 0x8c, 2, "os", 0x93, '.');
+        Assert.Equal(SafeCkptErrorCode.InvalidPickle, Assert.Throws<InvalidCheckpointException>(() => Run(p)).Code);
+        Assert.Contains(CheckpointScanner.Scan(p).Findings, f => f.Name == "STACK_GLOBAL" && !f.Allowed);
+    }
 
     [Fact]
     public void A_BINGET_of_a_missing_memo_entry_is_an_invalid_pickle_with_its_offset()
