@@ -155,7 +155,7 @@ public static class CheckpointScanner
             byte[] data = ZipDirectory.ReadAll(file, e, Limits.MaxPickleBytes);
             bool torchObject = string.Equals(e.Name, objectPickle, StringComparison.OrdinalIgnoreCase);
             var source = new PickleSource(file.Name, e.Name, e.IsStored ? e.DataOffset : -1);
-            Walk(data, source, torchObject, findings, out _, out InvalidCheckpointException? err);
+            Walk(data, source, torchObject, findings, windowed: false, out _, out InvalidCheckpointException? err, out _);
             if (err is not null && torchObject)
             {
                 throw err;
@@ -185,18 +185,38 @@ public static class CheckpointScanner
         return parts.Length == 3 && parts[1] == "data";
     }
 
-    /// <summary>Walks the pickles at the start of a non-zip file; false when not even the first one is a whole pickle.</summary>
+    /// <summary>
+    /// Walks the pickles at the start of a non-zip file; false when not even the first one is a whole pickle. Each
+    /// pickle is read through a window that grows only while the pickle continues (a 7 GB legacy checkpoint or a
+    /// safetensors file costs a megabyte here, not the 256 MiB pickle limit).
+    /// </summary>
     private static bool ScanStream(ByteSource file, int maxPickles, List<ScanFinding> findings, out SafeCkptException? error)
     {
-        long length = Math.Min(file.Length, Limits.MaxPickleBytes);
-        byte[] data = file.ReadAt(0, (int)length);
         error = null;
-        int pos = 0;
-        for (int i = 0; i < maxPickles && pos < data.Length; i++)
+        long pos = 0;
+        for (int i = 0; i < maxPickles && pos < file.Length; i++)
         {
             string record = maxPickles == 5 ? $"legacy pickle {i + 1} of 5" : i == 0 ? "pickle" : $"stacked pickle {i + 1}";
             var source = new PickleSource(file.Name, record, pos);
-            int consumed = Walk(data.AsMemory(pos), source, torchObject: maxPickles == 5 && i == 3, findings, out int opcodes, out InvalidCheckpointException? err);
+            long remaining = file.Length - pos;
+            long window = Math.Min(remaining, 1 << 20);
+            int consumed, opcodes;
+            InvalidCheckpointException? err;
+            while (true)
+            {
+                byte[] data = file.ReadAt(pos, (int)window);
+                bool more = window < remaining && window < Limits.MaxPickleBytes;
+                int mark = findings.Count;
+                consumed = Walk(data, source, torchObject: maxPickles == 5 && i == 3, findings, more, out opcodes, out err, out bool needMore);
+                if (!needMore)
+                {
+                    break;
+                }
+
+                findings.RemoveRange(mark, findings.Count - mark);
+                window = Math.Min(Math.Min(remaining, Limits.MaxPickleBytes), window * 4);
+            }
+
             if (err is not null)
             {
                 if (i == 0)
@@ -206,7 +226,7 @@ public static class CheckpointScanner
                 }
 
                 error = i > 0 && maxPickles != 5 && opcodes <= 1
-                    ? new InvalidCheckpointException(SafeCkptErrorCode.TrailingData, file.Name, $"{file.Name}: {data.Length - pos:N0} bytes after the last pickle (at byte {pos}) are not a pickle.") { Offset = pos }
+                    ? new InvalidCheckpointException(SafeCkptErrorCode.TrailingData, file.Name, $"{file.Name}: {file.Length - pos:N0} bytes after the last pickle (at byte {pos}) are not a pickle.") { Offset = pos }
                     : err;
                 return true;
             }
@@ -224,9 +244,10 @@ public static class CheckpointScanner
     /// pickle stops the walk where CPython's unpickler would fail (findings so far are kept) and sets
     /// <paramref name="error"/>.
     /// </summary>
-    private static int Walk(ReadOnlyMemory<byte> memory, PickleSource source, bool torchObject, List<ScanFinding> findings, out int opcodes, out InvalidCheckpointException? error)
+    private static int Walk(ReadOnlyMemory<byte> memory, PickleSource source, bool torchObject, List<ScanFinding> findings, bool windowed, out int opcodes, out InvalidCheckpointException? error, out bool needMore)
     {
-        var tok = new PickleTokenizer(memory, source, Limits, windowed: false);
+        var tok = new PickleTokenizer(memory, source, Limits, windowed);
+        needMore = false;
         var stack = new List<string?>();
         var marks = new List<int>();
         var memo = new Dictionary<long, string?>();
@@ -473,7 +494,7 @@ public static class CheckpointScanner
         }
         catch (NeedMoreDataException)
         {
-            error = tok.Invalid(tok.Position, "the pickle ends before its STOP opcode; it is truncated");
+            needMore = true;
             return tok.Position;
         }
     }
