@@ -157,7 +157,7 @@ public sealed class ResourceBudgetTests(ITestOutputHelper output) : IDisposable
     {
         string refusal = o.Error is null ? "read cleanly" : $"refused at {o.Stage}: {o.Error.GetType().Name} {o.Error.Code}: {Clip(o.Error.Message)}";
         string scan = o.ScanError is not null ? $"scan threw {o.ScanError.Code}: {Clip(o.ScanError.Message)}" : $"scan {o.Scan!.Verdict} {o.Scan.ErrorCode}: {Clip(o.Scan.Error)}";
-        output.WriteLine($"{System.IO.Path.GetFileName(o.Path)}: {o.Elapsed.TotalSeconds:F2} s, {o.Allocated / 1e6:N0} MB allocated, {o.Tensors:N0} tensors, {o.BytesRead:N0} bytes read; {refusal}; {scan}");
+        output.WriteLine($"{System.IO.Path.GetFileName(o.Path)} ({new FileInfo(o.Path).Length:N0} bytes on disk): {o.Elapsed.TotalSeconds:F2} s, {o.Allocated / 1e6:N0} MB allocated, {o.Tensors:N0} tensors, {o.BytesRead:N0} bytes read; {refusal}; {scan}");
         Assert.True(o.Elapsed < MaxElapsed, $"took {o.Elapsed.TotalSeconds:F1} s (budget {MaxElapsed.TotalSeconds} s)");
         Assert.True(o.Allocated < MaxAllocated, $"allocated {o.Allocated:N0} bytes (budget {MaxAllocated:N0})");
         return o;
