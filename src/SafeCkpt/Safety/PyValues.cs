@@ -344,6 +344,9 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
                 return t.CachedHash.Value;
             case PyGlobal g:
                 return StringComparer.Ordinal.GetHashCode(g.FullName);
+            case double d when double.IsNaN(d):
+                // NaN equals only itself (the same object), so it hashes by identity: many NaN keys stay linear.
+                return System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
             default:
                 return Numeric(obj)?.GetHashCode() ?? 0;
         }
