@@ -88,8 +88,10 @@ public static class CheckpointScanner
         }
 
         // Then read it exactly as inspect and convert do: the verdict covers what the walk cannot see (persistent-id
-        // kinds, REDUCE/BUILD targets, storage sizes and views, the safetensors rules).
-        if (!notAModel && error is null && format != ModelFormat.Unknown)
+        // kinds, REDUCE/BUILD/NEWOBJ targets such as calling a class allowed only as a value, storage sizes and views,
+        // the safetensors rules). It runs even when the walk stopped at broken bytes: torch acts on everything before
+        // them, and the reader stops at the first thing it refuses, which may come first.
+        if (!notAModel && format != ModelFormat.Unknown && !findings.Any(f => !f.Allowed))
         {
             try
             {
@@ -97,14 +99,11 @@ public static class CheckpointScanner
             }
             catch (UnsafeCheckpointException ex)
             {
-                if (!findings.Any(f => !f.Allowed))
-                {
-                    findings.Add(new ScanFinding(ScanFindingKind.Opcode, ex.GlobalName ?? "refused", false, ex.RecordName ?? "(file)", ex.Offset ?? 0, null, ex.Message));
-                }
+                findings.Add(new ScanFinding(ScanFindingKind.Opcode, ex.GlobalName ?? "refused", false, ex.RecordName ?? "(file)", ex.Offset ?? 0, null, ex.Message));
             }
             catch (InvalidCheckpointException ex)
             {
-                error = ex;
+                error ??= ex;
             }
         }
 
