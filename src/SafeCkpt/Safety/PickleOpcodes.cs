@@ -91,21 +91,4 @@ internal static class PickleOpcodes
         ByteArray8 => "BYTEARRAY8", NextBuffer => "NEXT_BUFFER", ReadOnlyBuffer => "READONLY_BUFFER",
         _ => $"0x{op:x2}",
     };
-
-    /// <summary>
-    /// Opcodes SafeCkpt refuses outright, with the reason: they call code (INST, OBJ, NEWOBJ_EX), resolve names
-    /// through registries (EXT*), take text arguments a reader does not need (protocol 0/1), or reach outside the
-    /// stream (NEXT_BUFFER).
-    /// </summary>
-    public static string? RefusalReason(byte op) => op switch
-    {
-        Inst => "INST imports and calls a class in one step",
-        Obj => "OBJ calls a class",
-        NewObjEx => "NEWOBJ_EX calls a class with keyword arguments",
-        Ext1 or Ext2 or Ext4 => "extension-registry opcodes resolve globals by number",
-        PersId => "the text form of persistent ids is never written by torch.save",
-        NextBuffer or ReadOnlyBuffer => "out-of-band buffers are not part of a checkpoint",
-        Int or Long or Float or String or Unicode or Get or Put or Dict or List => "protocol-0 text opcodes are never written by torch.save",
-        _ => null,
-    };
 }
