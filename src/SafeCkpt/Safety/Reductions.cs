@@ -53,7 +53,7 @@ internal static class Reductions
             case GlobalKind.RebuildParameterWithState:
                 Arity(m, g, a, 4, 4);
                 RequireBool(m, g, a[1], "requires_grad");
-                RequireEmptyState(m, g, a[3], "state (torch sets it as attributes of the parameter, which can replace its data)");
+                RequireInertState(m, g, a[3]);
                 return AsParameter(m, g, a[0]);
             case GlobalKind.Parameter:
                 Arity(m, g, a, 1, 2);
@@ -267,6 +267,35 @@ internal static class Reductions
         static bool IsEmpty(object? v) => v is null || v is PyDict { Count: 0 };
     }
 
+    /// <summary>
+    /// A tensor's or parameter's state (<c>torch._utils._set_obj_state</c>: one <c>setattr</c> per key): plain
+    /// attributes that frameworks attach to parameters are inert and kept out of the data; a key that would replace
+    /// the data (<c>data</c>, <c>real</c>, <c>imag</c>) or reach Python internals (<c>__class__</c>, ...) is unsupported.
+    /// </summary>
+    private static void RequireInertState(PickleMachine m, PyGlobal g, object? state)
+    {
+        foreach (object? part in StateParts(state) is var (dict, slots) ? new[] { dict, slots } : [])
+        {
+            switch (part)
+            {
+                case null:
+                    break;
+                case PyDict d:
+                    foreach (KeyValuePair<object, object?> kv in d.Items)
+                    {
+                        if (kv.Key is not string name || name is "data" or "real" or "imag" or "grad" || name.StartsWith("__", StringComparison.Ordinal))
+                        {
+                            throw m.Unsupported($"{g.FullName} with the state attribute {PickleMachine.Describe(kv.Key)}, which would replace or reach into the tensor's data");
+                        }
+                    }
+
+                    break;
+                default:
+                    throw m.Unsupported($"{g.FullName} with a {PickleMachine.TypeName(part)} as state");
+            }
+        }
+    }
+
     /// <summary><c>torch.Tensor()</c>: an empty float32 tensor that a later BUILD may give data (the legacy tensor encoding).</summary>
     private static TensorRef EmptyTensor(PickleMachine m, PyGlobal g, PyTuple a)
     {
@@ -360,7 +389,7 @@ internal static class Reductions
             throw m.Unsupported($"{g.FullName} with the type {PickleMachine.TypeName(a[1])} (only torch.Tensor and torch.nn.parameter.Parameter are read)");
         }
 
-        RequireEmptyState(m, g, a[3], "state (torch versions differ in whether they set it as attributes of the tensor)");
+        RequireInertState(m, g, a[3]);
         if (Reduce(m, func, a[2]) is not TensorRef t)
         {
             throw m.Invalid(m.OpStart, $"{g.FullName} did not produce a tensor");

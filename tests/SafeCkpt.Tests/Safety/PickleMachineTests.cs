@@ -178,6 +178,32 @@ public class PickleMachineTests
         Assert.Equal(1L, dict.Items[0].Key);
     }
 
+    [Theory]
+    [InlineData("foo", true)]
+    [InlineData("_is_sharded", true)]
+    [InlineData("data", false)]
+    [InlineData("__class__", false)]
+    public void Parameter_state_attributes_are_kept_out_of_the_data_unless_they_would_replace_it(string attribute, bool read)
+    {
+        // _rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, (storage, 0, (4,), (1,), False, OrderedDict()), {attribute: 1})
+        byte[] p = PickleWriter.Raw(
+            0x80, 2, "ctorch._tensor\n_rebuild_from_type_v2\n", '(',
+            "ctorch._utils\n_rebuild_tensor_v2\n", "ctorch.nn.parameter\nParameter\n",
+            '(', '(', 'X', 7, 0, 0, 0, "storage", "ctorch\nFloatStorage\n", 'X', 1, 0, 0, 0, "0", 'X', 3, 0, 0, 0, "cpu", 'K', 4, 't', 'Q',
+            'K', 0, 'K', 4, 0x85, 'K', 1, 0x85, 0x89, "ccollections\nOrderedDict\n", ')', 'R', 't',
+            '}', 'X', (byte)attribute.Length, 0, 0, 0, attribute, 'K', 1, 's', 't', 'R', '.');
+        if (read)
+        {
+            var t = Assert.IsType<TensorRef>(Run(p));
+            Assert.True(t.IsParameter);
+            Assert.Equal([4L], t.Size);
+        }
+        else
+        {
+            Assert.Equal(SafeCkptErrorCode.UnsupportedConstruct, Assert.Throws<InvalidCheckpointException>(() => Run(p)).Code);
+        }
+    }
+
     [Fact]
     public void POP_of_a_MARK_pops_the_mark_as_CPython_does() =>
         Assert.Equal(PyTuple.Empty.Count, Assert.IsType<PyTuple>(Run(PickleWriter.Raw(0x80, 2, '(', '0', ')', '.'))).Count);
