@@ -11,7 +11,11 @@ namespace SafeCkpt.Models;
 /// <c>v2-inference(-v).yaml</c>, <c>v2-inpainting-inference.yaml</c>, <c>v2-midas-inference.yaml</c>,
 /// <c>v2-1-stable-unclip-l/h-inference.yaml</c>, <c>sd_xl_base.yaml</c>, <c>sd_xl_refiner.yaml</c>,
 /// <c>sd_xl_inpaint.yaml</c>); v-prediction found by markers or metadata adds <c>parameterization: "v"</c>
-/// (LDM) or <c>VScaling</c> (SGM).
+/// (LDM) or <c>VScaling</c>/<c>VWeighting</c> (SGM). The yamls are for the code A1111 runs: <c>ldm</c> from
+/// Stability-AI/stablediffusion at cf1d67a, <c>sgm</c> from Stability-AI/generative-models at 45c443b (where
+/// <c>AutoencoderKLInferenceWrapper</c> still exists and the denoiser needs a weighting config), and A1111's own
+/// <c>modules.models.diffusion.ddpm_edit</c> for InstructPix2Pix; tests/consumers/yaml_build_check.py builds
+/// each one under that code.
 /// </summary>
 public static class ConfigYaml
 {
@@ -120,7 +124,8 @@ public static class ConfigYaml
         (string target, string conditioning, long inChannels) = id switch
         {
             "sd1-inpaint" or "sd2-inpaint" => ("ldm.models.diffusion.ddpm.LatentInpaintDiffusion", "hybrid", 9L),
-            "sd1-pix2pix" => ("ldm.models.diffusion.ddpm_edit.LatentDiffusion", "hybrid", 8L),
+            // A1111 ships InstructPix2Pix's ddpm_edit as its own module (the ldm repository has none).
+            "sd1-pix2pix" => ("modules.models.diffusion.ddpm_edit.LatentDiffusion", "hybrid", 8L),
             "sd2-depth" => ("ldm.models.diffusion.ddpm.LatentDepth2ImageDiffusion", "hybrid", 5L),
             "sd2-unclip-l" or "sd2-unclip-h" => ("ldm.models.diffusion.ddpm.ImageEmbeddingConditionedLatentDiffusion", "crossattn-adm", 4L),
             _ => ("ldm.models.diffusion.ddpm.LatentDiffusion", "crossattn", 4L),
@@ -134,23 +139,25 @@ public static class ConfigYaml
 
         p.Add("linear_start", 0.00085);
         p.Add("linear_end", 0.012);
-        p.Add("num_timesteps_cond", 1);
+        bool unclip = id is "sd2-unclip-l" or "sd2-unclip-h";
+        if (!unclip)
+        {
+            p.Add("num_timesteps_cond", 1);
+        }
+
         p.Add("log_every_t", 200);
         p.Add("timesteps", 1000);
         p.Add("first_stage_key", id == "sd1-pix2pix" ? "edited" : "jpg");
         p.Add("cond_stage_key", id == "sd1-pix2pix" ? "edit" : "txt");
-        p.Add("image_size", id is "sd2-v" or "sd2-unclip-l" or "sd2-unclip-h" ? 96 : 64);
+        // As published: v2-inference-v.yaml says 64 (the sampler size comes from the UI), the unCLIP configs 96,
+        // A1111's instruct-pix2pix.yaml 16.
+        p.Add("image_size", unclip ? 96 : id == "sd1-pix2pix" ? 16 : 64);
         p.Add("channels", 4);
         p.Add("cond_stage_trainable", false);
         p.Add("conditioning_key", conditioning);
         if (id is "sd1-inpaint" or "sd2-inpaint" or "sd2-depth")
         {
             p.Add("finetune_keys", null);
-        }
-
-        if (id == "sd1-pix2pix")
-        {
-            p.Add("load_ema", false);
         }
 
         p.Add("monitor", "val/loss_simple_ema");
@@ -168,18 +175,22 @@ public static class ConfigYaml
             p.Add("noise_aug_config", new YamlMap
             {
                 { "target", "ldm.modules.encoders.modules.CLIPEmbeddingNoiseAugmentation" },
-                { "params", new YamlMap { { "timestep_dim", l ? 768 : 1024 }, { "noise_schedule_config", new YamlMap { { "timesteps", 1000 }, { "beta_schedule", "squaredcos_cap_v2" } } } } },
+                { "params", NoiseAugmentation(l) },
             });
             p.Add("embedder_config", l
                 ? new YamlMap { { "target", "ldm.modules.encoders.modules.ClipImageEmbedder" }, { "params", new YamlMap { { "model", "ViT-L/14" } } } }
-                : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder" }, { "params", new YamlMap { { "arch", "ViT-H-14" }, { "version", "laion2b_s32b_b79k" }, { "freeze", true } } } });
+                : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder" } }); // its defaults are ViT-H-14 laion2b_s32b_b79k
         }
 
         var unet = new YamlMap();
         if (sd2)
         {
             unet.Add("use_checkpoint", true);
-            unet.Add("use_fp16", true);
+            if (id is "sd2" or "sd2-v")
+            {
+                // Only v2-inference(-v).yaml set it; A1111 keeps the yaml's value unless --no-half/--upcast-sampling.
+                unet.Add("use_fp16", true);
+            }
         }
 
         if (id is "sd2-unclip-l" or "sd2-unclip-h")
@@ -219,7 +230,7 @@ public static class ConfigYaml
 
         unet.Add("legacy", false);
         p.Add("unet_config", new YamlMap { { "target", "ldm.modules.diffusionmodules.openaimodel.UNetModel" }, { "params", unet } });
-        p.Add("first_stage_config", FirstStage("ldm.models.autoencoder.AutoencoderKL", attnType: null));
+        p.Add("first_stage_config", FirstStage("ldm.models.autoencoder.AutoencoderKL", attnType: unclip ? "vanilla-xformers" : null));
         p.Add("cond_stage_config", sd2
             ? new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder" }, { "params", new YamlMap { { "freeze", true }, { "layer", "penultimate" } } } }
             : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenCLIPEmbedder" } });
@@ -241,10 +252,12 @@ public static class ConfigYaml
             { "num_res_blocks", 2 },
             { "channel_mult", refiner ? Ints(1, 2, 4, 4) : Ints(1, 2, 4) },
             { "num_head_channels", 64 },
+            { "use_spatial_transformer", true }, // sgm's UNetModel asserts it whenever context_dim is set
             { "use_linear_in_transformer", true },
             { "transformer_depth", refiner ? 4 : (object)Ints(1, 2, 10) },
-            { "context_dim", refiner ? 1280 : 2048 },
+            { "context_dim", refiner ? Ints(1280, 1280, 1280, 1280) : 2048 },
             { "spatial_transformer_attn_type", "softmax-xformers" },
+            { "legacy", false }, // sgm defaults to legacy=True
         };
         var embedders = new List<YamlMap>();
         if (!refiner)
@@ -256,11 +269,8 @@ public static class ConfigYaml
             });
         }
 
-        var bigG = new YamlMap { { "arch", "ViT-bigG-14" }, { "version", "laion2b_s39b_b160k" }, { "freeze", true }, { "layer", "penultimate" }, { "always_return_pooled", true } };
-        if (!refiner)
-        {
-            bigG.Add("legacy", false);
-        }
+        // legacy: False for the base and the refiner alike (the embedder defaults to legacy=True).
+        var bigG = new YamlMap { { "arch", "ViT-bigG-14" }, { "version", "laion2b_s39b_b160k" }, { "freeze", true }, { "layer", "penultimate" }, { "always_return_pooled", true }, { "legacy", false } };
 
         embedders.Add(new YamlMap { { "is_trainable", false }, { "input_key", "txt" }, { "target", "sgm.modules.encoders.modules.FrozenOpenCLIPEmbedder2" }, { "params", bigG } });
         foreach (string key in refiner ? RefinerSizeKeys : BaseSizeKeys)
@@ -275,6 +285,8 @@ public static class ConfigYaml
                 "params", new YamlMap
                 {
                     { "num_idx", 1000 },
+                    // sgm's Denoiser at 45c443b (the commit A1111 pins) requires a weighting_config.
+                    { "weighting_config", new YamlMap { { "target", v ? "sgm.modules.diffusionmodules.denoiser_weighting.VWeighting" : "sgm.modules.diffusionmodules.denoiser_weighting.EpsWeighting" } } },
                     { "scaling_config", new YamlMap { { "target", v ? "sgm.modules.diffusionmodules.denoiser_scaling.VScaling" : "sgm.modules.diffusionmodules.denoiser_scaling.EpsScaling" } } },
                     { "discretization_config", new YamlMap { { "target", "sgm.modules.diffusionmodules.discretizer.LegacyDDPMDiscretization" } } },
                 }
@@ -290,6 +302,25 @@ public static class ConfigYaml
             { "first_stage_config", FirstStage("sgm.models.autoencoder.AutoencoderKLInferenceWrapper", attnType: "vanilla-xformers") },
         };
         return new YamlMap { { "model", new YamlMap { { "target", "sgm.models.diffusion.DiffusionEngine" }, { "params", p } } } };
+    }
+
+    /// <summary>
+    /// unCLIP's CLIPEmbeddingNoiseAugmentation. The L model normalises its image embedding with the Karlo ViT-L/14
+    /// statistics: its config names them at <c>checkpoints/karlo_models/</c>, the path A1111's repair_config
+    /// rewrites to its own <c>models/karlo/</c> copy. The H model has no statistics file (zeros and ones; the
+    /// checkpoint carries noise_augmentor.data_mean/data_std).
+    /// </summary>
+    private static YamlMap NoiseAugmentation(bool l)
+    {
+        var p = new YamlMap();
+        if (l)
+        {
+            p.Add("clip_stats_path", "checkpoints/karlo_models/ViT-L-14_stats.th");
+        }
+
+        p.Add("timestep_dim", l ? 768 : 1024);
+        p.Add("noise_schedule_config", new YamlMap { { "timesteps", 1000 }, { "beta_schedule", "squaredcos_cap_v2" } });
+        return p;
     }
 
     private static YamlMap FirstStage(string target, string? attnType)

@@ -32,19 +32,33 @@ public class ConfigYamlTests
     [InlineData("sd1-inpaint", "model.target", "ldm.models.diffusion.ddpm.LatentInpaintDiffusion")]
     [InlineData("sd1-inpaint", "model.params.unet_config.params.in_channels", "9")]
     [InlineData("sd1-inpaint", "model.params.conditioning_key", "hybrid")]
-    [InlineData("sd1-pix2pix", "model.target", "ldm.models.diffusion.ddpm_edit.LatentDiffusion")]
+    [InlineData("sd1-pix2pix", "model.target", "modules.models.diffusion.ddpm_edit.LatentDiffusion")]
+    [InlineData("sd1-pix2pix", "model.params.image_size", "16")]
+    [InlineData("sd1-pix2pix", "model.params.first_stage_key", "edited")]
+    [InlineData("sd1-pix2pix", "model.params.cond_stage_key", "edit")]
     [InlineData("sd1-pix2pix", "model.params.unet_config.params.in_channels", "8")]
     [InlineData("sd2", "model.params.unet_config.params.context_dim", "1024")]
     [InlineData("sd2", "model.params.unet_config.params.use_linear_in_transformer", "true")]
     [InlineData("sd2", "model.params.unet_config.params.num_head_channels", "64")]
     [InlineData("sd2", "model.params.cond_stage_config.target", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
     [InlineData("sd2-v", "model.params.parameterization", "v")]
+    [InlineData("sd2-v", "model.params.image_size", "64")]
+    [InlineData("sd2-v", "model.params.unet_config.params.use_fp16", "true")]
+    [InlineData("sd2-inpaint", "model.target", "ldm.models.diffusion.ddpm.LatentInpaintDiffusion")]
     [InlineData("sd2-inpaint", "model.params.unet_config.params.in_channels", "9")]
     [InlineData("sd2-depth", "model.target", "ldm.models.diffusion.ddpm.LatentDepth2ImageDiffusion")]
     [InlineData("sd2-depth", "model.params.unet_config.params.in_channels", "5")]
     [InlineData("sd2-depth", "model.params.depth_stage_config.params.model_type", "dpt_hybrid")]
     [InlineData("sd2-unclip-l", "model.params.unet_config.params.adm_in_channels", "1536")]
     [InlineData("sd2-unclip-l", "model.params.embedder_config.target", "ldm.modules.encoders.modules.ClipImageEmbedder")]
+    [InlineData("sd2-unclip-l", "model.params.embedder_config.params.model", "ViT-L/14")]
+    [InlineData("sd2-unclip-l", "model.params.noise_aug_config.params.clip_stats_path", "checkpoints/karlo_models/ViT-L-14_stats.th")]
+    [InlineData("sd2-unclip-l", "model.params.noise_aug_config.params.timestep_dim", "768")]
+    [InlineData("sd2-unclip-l", "model.params.image_size", "96")]
+    [InlineData("sd2-unclip-l", "model.params.first_stage_config.params.ddconfig.attn_type", "vanilla-xformers")]
+    [InlineData("sd2-unclip-h", "model.params.embedder_config.target", "ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder")]
+    [InlineData("sd2-unclip-h", "model.params.noise_aug_config.params.timestep_dim", "1024")]
+    [InlineData("sd2-unclip-h", "model.params.conditioning_key", "crossattn-adm")]
     [InlineData("sd2-unclip-h", "model.params.unet_config.params.adm_in_channels", "2048")]
     [InlineData("sd2-unclip-h", "model.params.parameterization", "v")]
     [InlineData("sdxl", "model.target", "sgm.models.diffusion.DiffusionEngine")]
@@ -54,8 +68,21 @@ public class ConfigYamlTests
     [InlineData("sdxl", "model.params.network_config.params.transformer_depth", "[1, 2, 10]")]
     [InlineData("sdxl", "model.params.denoiser_config.params.scaling_config.target", "sgm.modules.diffusionmodules.denoiser_scaling.EpsScaling")]
     [InlineData("sdxl", "model.params.scale_factor", "0.13025")]
+    [InlineData("sdxl", "model.params.network_config.params.use_spatial_transformer", "true")]
+    [InlineData("sdxl", "model.params.network_config.params.legacy", "false")]
+    [InlineData("sdxl", "model.params.network_config.params.attention_resolutions", "[4, 2]")]
+    [InlineData("sdxl", "model.params.denoiser_config.params.weighting_config.target", "sgm.modules.diffusionmodules.denoiser_weighting.EpsWeighting")]
+    [InlineData("sdxl", "model.params.first_stage_config.target", "sgm.models.autoencoder.AutoencoderKLInferenceWrapper")]
+    [InlineData("sdxl", "model.params.first_stage_config.params.ddconfig.attn_type", "vanilla-xformers")]
+    [InlineData("sdxl-refiner", "model.params.network_config.params.use_spatial_transformer", "true")]
+    [InlineData("sdxl-refiner", "model.params.network_config.params.legacy", "false")]
+    [InlineData("sdxl-refiner", "model.params.network_config.params.transformer_depth", "4")]
+    [InlineData("sdxl-refiner", "model.params.network_config.params.channel_mult", "[1, 2, 4, 4]")]
+    [InlineData("sdxl-refiner", "model.params.denoiser_config.params.weighting_config.target", "sgm.modules.diffusionmodules.denoiser_weighting.EpsWeighting")]
+    [InlineData("sdxl-inpaint", "model.params.network_config.params.use_spatial_transformer", "true")]
+    [InlineData("sdxl-inpaint", "model.params.denoiser_config.params.weighting_config.target", "sgm.modules.diffusionmodules.denoiser_weighting.EpsWeighting")]
     [InlineData("sdxl-refiner", "model.params.network_config.params.model_channels", "384")]
-    [InlineData("sdxl-refiner", "model.params.network_config.params.context_dim", "1280")]
+    [InlineData("sdxl-refiner", "model.params.network_config.params.context_dim", "[1280, 1280, 1280, 1280]")]
     [InlineData("sdxl-refiner", "model.params.network_config.params.adm_in_channels", "2560")]
     [InlineData("sdxl-inpaint", "model.params.network_config.params.in_channels", "9")]
     public void Each_config_carries_the_published_key_facts(string id, string path, string expected) =>
@@ -74,10 +101,131 @@ public class ConfigYamlTests
     }
 
     [Fact]
-    public void A_v_pred_sdxl_gets_v_scaling()
+    public void A_v_pred_sdxl_gets_v_scaling_and_v_weighting()
     {
         string yaml = ConfigYaml.For(ArchitectureDetector.Detect(Layouts.For("sdxl").AddZeros("v_pred", global::SafeCkpt.Tensors.DType.Float32, 0).Build()));
-        Assert.Equal("sgm.modules.diffusionmodules.denoiser_scaling.VScaling", MiniYaml.Get(MiniYaml.Parse(yaml), "model.params.denoiser_config.params.scaling_config.target"));
+        Dictionary<string, object> doc = MiniYaml.Parse(yaml);
+        Assert.Equal("sgm.modules.diffusionmodules.denoiser_scaling.VScaling", MiniYaml.Get(doc, "model.params.denoiser_config.params.scaling_config.target"));
+        Assert.Equal("sgm.modules.diffusionmodules.denoiser_weighting.VWeighting", MiniYaml.Get(doc, "model.params.denoiser_config.params.weighting_config.target"));
+    }
+
+    [Theory]
+    [InlineData("sdxl", 1)]
+    [InlineData("sdxl-inpaint", 1)]
+    [InlineData("sdxl-refiner", 0)]
+    public void The_bigG_embedder_is_not_legacy_on_base_and_refiner(string id, int index)
+    {
+        var models = (List<object>)MiniYaml.GetNode(MiniYaml.Parse(YamlFor(id)), "model.params.conditioner_config.params.emb_models");
+        var bigG = (Dictionary<string, object>)models[index];
+        Assert.Equal("sgm.modules.encoders.modules.FrozenOpenCLIPEmbedder2", bigG["target"]);
+        Assert.Equal("false", MiniYaml.Get(bigG, "params.legacy"));
+        Assert.Equal("true", MiniYaml.Get(bigG, "params.always_return_pooled"));
+        Assert.Equal("penultimate", MiniYaml.Get(bigG, "params.layer"));
+        Assert.Equal("ViT-bigG-14", MiniYaml.Get(bigG, "params.arch"));
+    }
+
+    /// <summary>Keys the published config of an architecture does not have (A1111 would act on them if present).</summary>
+    [Theory]
+    [InlineData("sd2-unclip-h", "model.params.noise_aug_config.params.clip_stats_path")]
+    [InlineData("sd2-unclip-h", "model.params.embedder_config.params")]
+    [InlineData("sd2-unclip-l", "model.params.num_timesteps_cond")]
+    [InlineData("sd2-inpaint", "model.params.unet_config.params.use_fp16")]
+    [InlineData("sd2-depth", "model.params.unet_config.params.use_fp16")]
+    [InlineData("sd2-unclip-l", "model.params.unet_config.params.use_fp16")]
+    [InlineData("sd1-pix2pix", "model.params.load_ema")]
+    [InlineData("sd1", "model.params.first_stage_config.params.ddconfig.attn_type")]
+    [InlineData("sd2", "model.params.first_stage_config.params.ddconfig.attn_type")]
+    public void Keys_the_published_config_lacks_are_absent(string id, string path)
+    {
+        Dictionary<string, object> doc = MiniYaml.Parse(YamlFor(id));
+        string[] parts = path.Split('.');
+        var parent = (Dictionary<string, object>)MiniYaml.GetNode(doc, string.Join('.', parts[..^1]));
+        Assert.False(parent.ContainsKey(parts[^1]), $"{id} has {path}");
+    }
+
+    /// <summary>
+    /// The facts A1111 acts on, per architecture: the model class, the UNet class and its shape parameters, the
+    /// conditioning, the first stage and the text encoder.
+    /// </summary>
+    [Theory]
+    [InlineData("sd1", "ldm.models.diffusion.ddpm.LatentDiffusion", "crossattn", 4, 768, "ldm.modules.encoders.modules.FrozenCLIPEmbedder")]
+    [InlineData("sd1-inpaint", "ldm.models.diffusion.ddpm.LatentInpaintDiffusion", "hybrid", 9, 768, "ldm.modules.encoders.modules.FrozenCLIPEmbedder")]
+    [InlineData("sd1-pix2pix", "modules.models.diffusion.ddpm_edit.LatentDiffusion", "hybrid", 8, 768, "ldm.modules.encoders.modules.FrozenCLIPEmbedder")]
+    [InlineData("sd2", "ldm.models.diffusion.ddpm.LatentDiffusion", "crossattn", 4, 1024, "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
+    [InlineData("sd2-v", "ldm.models.diffusion.ddpm.LatentDiffusion", "crossattn", 4, 1024, "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
+    [InlineData("sd2-inpaint", "ldm.models.diffusion.ddpm.LatentInpaintDiffusion", "hybrid", 9, 1024, "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
+    [InlineData("sd2-depth", "ldm.models.diffusion.ddpm.LatentDepth2ImageDiffusion", "hybrid", 5, 1024, "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
+    [InlineData("sd2-unclip-l", "ldm.models.diffusion.ddpm.ImageEmbeddingConditionedLatentDiffusion", "crossattn-adm", 4, 1024, "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
+    [InlineData("sd2-unclip-h", "ldm.models.diffusion.ddpm.ImageEmbeddingConditionedLatentDiffusion", "crossattn-adm", 4, 1024, "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder")]
+    public void Ldm_configs_carry_the_facts_a1111_acts_on(string id, string target, string conditioning, int inChannels, int context, string textEncoder)
+    {
+        Dictionary<string, object> doc = MiniYaml.Parse(YamlFor(id));
+        bool sd2 = id.StartsWith("sd2", StringComparison.Ordinal);
+        Assert.Equal(target, MiniYaml.Get(doc, "model.target"));
+        Assert.Equal(conditioning, MiniYaml.Get(doc, "model.params.conditioning_key"));
+        Assert.Equal("0.18215", MiniYaml.Get(doc, "model.params.scale_factor"));
+        Assert.Equal("false", MiniYaml.Get(doc, "model.params.use_ema"));
+        Assert.Equal("false", MiniYaml.Get(doc, "model.params.cond_stage_trainable"));
+        Assert.Equal("0.00085", MiniYaml.Get(doc, "model.params.linear_start"));
+        Assert.Equal("0.012", MiniYaml.Get(doc, "model.params.linear_end"));
+        Assert.Equal("1000", MiniYaml.Get(doc, "model.params.timesteps"));
+        bool v = id is "sd2-v" or "sd2-unclip-l" or "sd2-unclip-h";
+        var p = (Dictionary<string, object>)MiniYaml.GetNode(doc, "model.params");
+        Assert.Equal(v, p.ContainsKey("parameterization"));
+        var unet = (Dictionary<string, object>)MiniYaml.GetNode(doc, "model.params.unet_config.params");
+        Assert.Equal("ldm.modules.diffusionmodules.openaimodel.UNetModel", MiniYaml.Get(doc, "model.params.unet_config.target"));
+        Assert.Equal(inChannels.ToString(System.Globalization.CultureInfo.InvariantCulture), unet["in_channels"]);
+        Assert.Equal("4", unet["out_channels"]);
+        Assert.Equal("320", unet["model_channels"]);
+        Assert.Equal("[4, 2, 1]", unet["attention_resolutions"]);
+        Assert.Equal("[1, 2, 4, 4]", unet["channel_mult"]);
+        Assert.Equal("1", unet["transformer_depth"]);
+        Assert.Equal(context.ToString(System.Globalization.CultureInfo.InvariantCulture), unet["context_dim"]);
+        Assert.Equal("true", unet["use_spatial_transformer"]);
+        Assert.Equal("false", unet["legacy"]);
+        Assert.Equal(sd2 ? "true" : null, unet.GetValueOrDefault("use_linear_in_transformer"));
+        Assert.Equal(sd2 ? "64" : null, unet.GetValueOrDefault("num_head_channels"));
+        Assert.Equal(sd2 ? null : "8", unet.GetValueOrDefault("num_heads"));
+        Assert.Equal("ldm.models.autoencoder.AutoencoderKL", MiniYaml.Get(doc, "model.params.first_stage_config.target"));
+        Assert.Equal("4", MiniYaml.Get(doc, "model.params.first_stage_config.params.embed_dim"));
+        Assert.Equal("[1, 2, 4, 4]", MiniYaml.Get(doc, "model.params.first_stage_config.params.ddconfig.ch_mult"));
+        Assert.Equal("torch.nn.Identity", MiniYaml.Get(doc, "model.params.first_stage_config.params.lossconfig.target"));
+        Assert.Equal(textEncoder, MiniYaml.Get(doc, "model.params.cond_stage_config.target"));
+        if (sd2)
+        {
+            Assert.Equal("penultimate", MiniYaml.Get(doc, "model.params.cond_stage_config.params.layer"));
+        }
+    }
+
+    [Theory]
+    [InlineData("sdxl", 4, 320, 2816, "2048", "[1, 2, 10]", 5)]
+    [InlineData("sdxl-inpaint", 9, 320, 2816, "2048", "[1, 2, 10]", 5)]
+    [InlineData("sdxl-refiner", 4, 384, 2560, "[1280, 1280, 1280, 1280]", "4", 4)]
+    public void Sgm_configs_carry_the_facts_a1111_acts_on(string id, int inChannels, int channels, int adm, string context, string depth, int embedders)
+    {
+        Dictionary<string, object> doc = MiniYaml.Parse(YamlFor(id));
+        Assert.Equal("sgm.models.diffusion.DiffusionEngine", MiniYaml.Get(doc, "model.target"));
+        Assert.Equal("0.13025", MiniYaml.Get(doc, "model.params.scale_factor"));
+        Assert.Equal("true", MiniYaml.Get(doc, "model.params.disable_first_stage_autocast"));
+        Assert.Equal("sgm.modules.diffusionmodules.denoiser.DiscreteDenoiser", MiniYaml.Get(doc, "model.params.denoiser_config.target"));
+        Assert.Equal("1000", MiniYaml.Get(doc, "model.params.denoiser_config.params.num_idx"));
+        Assert.Equal("sgm.modules.diffusionmodules.discretizer.LegacyDDPMDiscretization", MiniYaml.Get(doc, "model.params.denoiser_config.params.discretization_config.target"));
+        var n = (Dictionary<string, object>)MiniYaml.GetNode(doc, "model.params.network_config.params");
+        Assert.Equal("sgm.modules.diffusionmodules.openaimodel.UNetModel", MiniYaml.Get(doc, "model.params.network_config.target"));
+        Assert.Equal(inChannels.ToString(System.Globalization.CultureInfo.InvariantCulture), n["in_channels"]);
+        Assert.Equal(channels.ToString(System.Globalization.CultureInfo.InvariantCulture), n["model_channels"]);
+        Assert.Equal(adm.ToString(System.Globalization.CultureInfo.InvariantCulture), n["adm_in_channels"]);
+        Assert.Equal("sequential", n["num_classes"]);
+        Assert.Equal(context, n["context_dim"]);
+        Assert.Equal(depth, n["transformer_depth"]);
+        Assert.Equal("64", n["num_head_channels"]);
+        Assert.Equal("true", n["use_linear_in_transformer"]);
+        Assert.Equal("true", n["use_spatial_transformer"]);
+        Assert.Equal("false", n["legacy"]);
+        Assert.Equal("sgm.modules.GeneralConditioner", MiniYaml.Get(doc, "model.params.conditioner_config.target"));
+        Assert.Equal(embedders, ((List<object>)MiniYaml.GetNode(doc, "model.params.conditioner_config.params.emb_models")).Count);
+        Assert.Equal("sgm.models.autoencoder.AutoencoderKLInferenceWrapper", MiniYaml.Get(doc, "model.params.first_stage_config.target"));
+        Assert.Equal("4", MiniYaml.Get(doc, "model.params.first_stage_config.params.embed_dim"));
     }
 
     [Theory]

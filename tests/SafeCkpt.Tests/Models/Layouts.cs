@@ -142,7 +142,8 @@ public static class Layouts
         Z("input_blocks.0.0.bias", ch);
         int i = 1;
         long c = ch;
-        var levelChannels = new List<long>();
+        var skips = new Stack<long>(); // the channels of every input block, concatenated back in the output blocks
+        skips.Push(ch);
         for (int l = 0; l < mult.Length; l++)
         {
             long cout = ch * mult[l];
@@ -154,12 +155,14 @@ public static class Layouts
                 {
                     Attn($"input_blocks.{i}.1.", c, depth[l]);
                 }
+
+                skips.Push(c);
             }
 
-            levelChannels.Add(cout);
             if (l < mult.Length - 1)
             {
                 Z($"input_blocks.{i}.0.op.weight", c, c, 3, 3);
+                skips.Push(c);
                 i++;
             }
         }
@@ -181,7 +184,7 @@ public static class Layouts
             long cout = ch * mult[l];
             for (int r = 0; r < 3; r++, o++)
             {
-                Res($"output_blocks.{o}.0.", c + cout, cout);
+                Res($"output_blocks.{o}.0.", c + skips.Pop(), cout);
                 c = cout;
                 if (depth[l] > 0)
                 {
@@ -235,7 +238,7 @@ public static class Layouts
             .AddZeros(p + "encoder.mid.attn_1.q.weight", F, 512, 512, 1, 1)
             .AddZeros(p + "encoder.conv_out.weight", F, 2 * z, 512, 3, 3)
             .AddZeros(p + "decoder.conv_in.weight", F, 512, z, 3, 3)
-            .AddZeros(p + "decoder.up.0.block.0.norm1.weight", F, 128)
+            .AddZeros(p + "decoder.up.0.block.0.norm1.weight", F, 256)
             .AddZeros(p + "decoder.conv_out.weight", F, 3, 128, 3, 3)
             .AddZeros(p + "quant_conv.weight", F, 2 * z, 2 * z, 1, 1)
             .AddZeros(p + "post_quant_conv.weight", F, z, z, 1, 1);
