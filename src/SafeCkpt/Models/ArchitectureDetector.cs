@@ -6,9 +6,11 @@ namespace SafeCkpt.Models;
 /// <summary>
 /// Tells which model architecture (or which kind of file) a set of tensors is, from names and shapes, by the
 /// rules of A1111, ComfyUI, sd.cpp, diffusers and SwarmUI tried in one documented order (first match wins):
-/// LoRA, embedding, ControlNet, SD3/3.5, Stable Cascade, AuraFlow, Hunyuan-DiT, Flux, PixArt, diffusers layout,
-/// SDXL (inpaint, SSD-1B, Vega), SDXL refiner, SD2 depth, SD2 unCLIP, SD2 (v, inpaint), SD1 (inpaint, pix2pix;
-/// the fallback for LDM UNets), VAE, text encoder. An LDM UNet without VAE and text encoder is reported as
+/// LoRA/LyCORIS, embedding, ControlNet and adapters, the DiTs in ComfyUI's order (SD3, Cascade, Stable Audio,
+/// AuraFlow, Hunyuan-DiT, HunyuanVideo, Flux/FLUX.2/Chroma, Mochi, LTXV, ACE-Step, PixArt, Cosmos, Lumina 2, Wan,
+/// Hunyuan3D, HiDream, OmniGen2, Qwen-Image, Kandinsky 5), diffusers layout, then the LDM UNets (SVD, AltDiffusion,
+/// SDXL and its distillations, refiner, SD2 depth, unCLIP, Lotus, x4 upscaler, SD2, SD1 as the fallback), VAE,
+/// text encoder. Every id is a record of <c>ArchitectureCatalog</c>. An LDM UNet without VAE and text encoder is reported as
 /// <c>unet</c> with its <see cref="ArchitectureReport.BaseArchitecture"/>. <c>modelspec.architecture</c> metadata,
 /// <c>modelspec.prediction_type</c> and marker tensors (<c>v_pred</c>, <c>edm_*</c>) are trusted before the weights;
 /// a disagreement is reported as a conflict. Tensor bytes are read only for the CLIP position ids and, for
