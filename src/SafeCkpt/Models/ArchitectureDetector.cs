@@ -6,9 +6,11 @@ namespace SafeCkpt.Models;
 /// <summary>
 /// Tells which model architecture (or which kind of file) a set of tensors is, from names and shapes, by the
 /// rules of A1111, ComfyUI, sd.cpp, diffusers and SwarmUI tried in one documented order (first match wins):
-/// LoRA, embedding, ControlNet, SD3/3.5, Stable Cascade, AuraFlow, Hunyuan-DiT, Flux, PixArt, diffusers layout,
-/// SDXL (inpaint, SSD-1B, Vega), SDXL refiner, SD2 depth, SD2 unCLIP, SD2 (v, inpaint), SD1 (inpaint, pix2pix;
-/// the fallback for LDM UNets), VAE, text encoder. An LDM UNet without VAE and text encoder is reported as
+/// LoRA/LyCORIS, embedding, ControlNet and adapters, the DiTs in ComfyUI's order (SD3, Cascade, Stable Audio,
+/// AuraFlow, Hunyuan-DiT, HunyuanVideo, Flux/FLUX.2/Chroma, Mochi, LTXV, ACE-Step, PixArt, Cosmos, Lumina 2, Wan,
+/// Hunyuan3D, HiDream, OmniGen2, Qwen-Image, Kandinsky 5), diffusers layout, then the LDM UNets (SVD, AltDiffusion,
+/// SDXL and its distillations, refiner, SD2 depth, unCLIP, Lotus, x4 upscaler, SD2, SD1 as the fallback), VAE,
+/// text encoder. Every id is a record of <c>ArchitectureCatalog</c>. An LDM UNet without VAE and text encoder is reported as
 /// <c>unet</c> with its <see cref="ArchitectureReport.BaseArchitecture"/>. <c>modelspec.architecture</c> metadata,
 /// <c>modelspec.prediction_type</c> and marker tensors (<c>v_pred</c>, <c>edm_*</c>) are trusted before the weights;
 /// a disagreement is reported as a conflict. Tensor bytes are read only for the CLIP position ids and, for
@@ -38,13 +40,6 @@ public static class ArchitectureDetector
         return s.Trim().Trim("\"'") is "v";
     }
 
-    private static readonly string[] PositionIdKeys =
-    [
-        .. FixClipPositionIds.Keys,
-        "text_encoders.clip_l.transformer.text_model.embeddings.position_ids",
-        "text_model.embeddings.position_ids",
-    ];
-
     /// <summary>Detects the architecture of a set of tensors.</summary>
     /// <param name="tensors">The tensors (names and shapes are read; bytes of two or three small tensors).</param>
     /// <param name="metadata">The file's metadata; null for the store's own.</param>
@@ -73,13 +68,19 @@ public static class ArchitectureDetector
         bool hasTe = components.Any(c => c.Component == ModelComponent.TextEncoder);
         bool hasVae = components.Any(c => c.Component == ModelComponent.Vae);
         match ??= new RuleMatch("unknown", DetectionConfidence.Low, Reason: tensors.Count == 0 ? "the file has no tensors" : $"no rule matched ({Describe(components)})");
-        if (ArchitectureRules.UNetIds.Contains(match.Id) && !hasTe && !hasVae)
+        if (ArchitectureCatalog.IsLdmUNet(match.Id) && !hasTe && !hasVae)
         {
             evidence.Add("no VAE and no text encoder keys: a UNet-only file");
             match = match with { Id = "unet", Base = match.Id };
         }
 
         string weightsId = match.Id;
+        IReadOnlyList<string> alternatives = match.Alternatives ?? [];
+        if (alternatives.Count > 0)
+        {
+            evidence.Add($"the same layout fits {string.Join(", ", alternatives)}: metadata or the file name decides");
+        }
+
         string? baseArch = match.Base ?? (IsKind(match.Id) ? null : match.Id);
         string id = match.Id;
         DetectionConfidence confidence = match.Confidence;
@@ -98,7 +99,7 @@ public static class ArchitectureDetector
             {
                 string? weightsKind = IsKind(weightsId) && weightsId != "unet" ? weightsId : null;
                 bool kindDiffers = metaKind != weightsKind && !(metaKind is null && weightsId == "unet");
-                bool archDiffers = metaArch is not null && baseArch is not null && !SameArchitecture(metaArch, baseArch);
+                bool archDiffers = metaArch is not null && baseArch is not null && !SameArchitecture(metaArch, baseArch) && !alternatives.Contains(metaArch);
                 conflict = weightsId != "unknown" && (kindDiffers || archDiffers);
                 evidence.Add($"metadata modelspec.architecture = {spec}{(conflict ? $" (the weights say {weightsId}{(baseArch is not null && baseArch != weightsId ? $" / {baseArch}" : string.Empty)})" : string.Empty)}");
                 if (conflict || weightsId == "unknown")
@@ -140,7 +141,7 @@ public static class ArchitectureDetector
         return new ArchitectureReport
         {
             Id = id,
-            Name = ArchitectureRules.Names.GetValueOrDefault(id, id),
+            Name = ArchitectureCatalog.NameOf(id),
             Confidence = confidence,
             Evidence = evidence,
             Reason = id == "unknown" ? match.Reason ?? "no rule matched" : null,
@@ -150,6 +151,8 @@ public static class ArchitectureDetector
             HasMetadataConflict = conflict,
             PredictionType = prediction,
             Markers = markers,
+            Variant = match.Variant,
+            Alternatives = alternatives.Where(a => a != id).ToArray(),
             Components = components,
             Parameters = tensors.Tensors.Sum(t => t.ElementCount),
             Bytes = tensors.TotalBytes,
@@ -160,15 +163,15 @@ public static class ArchitectureDetector
         };
     }
 
-    private static bool IsKind(string id) => id is "vae" or "text-encoder" or "unet" or "lora" or "controlnet" or "embedding" or "diffusers-layout" or "unknown";
+    private static bool IsKind(string id) => ArchitectureCatalog.IsKind(id);
 
     private static bool SameArchitecture(string a, string b) => a == b || (a is "sd2" or "sd2-v" && b is "sd2" or "sd2-v");
 
     private static (string? Arch, string? Kind) ParseModelSpec(string spec)
     {
         string[] parts = spec.Trim().Split('/', 2);
-        string? arch = ArchitectureRules.ModelSpec.GetValueOrDefault(parts[0]);
-        string? kind = parts.Length > 1 ? ArchitectureRules.ModelSpecKinds.GetValueOrDefault(parts[1]) : null;
+        string? arch = ArchitectureCatalog.ModelSpec.GetValueOrDefault(parts[0]);
+        string? kind = parts.Length > 1 ? ArchitectureCatalog.ModelSpecKinds.GetValueOrDefault(parts[1]) : null;
         return (arch, kind);
     }
 
@@ -277,7 +280,11 @@ public static class ArchitectureDetector
             Add("openclip-h");
         }
 
-        if (p.HasPrefix("conditioner.embedders.1.model.") || p.HasPrefix("conditioner.embedders.0.model.") || p.HasPrefix("text_encoders.clip_g."))
+        if (p.Store.TryGet("conditioner.embedders.0.model.ln_final.weight", out TensorInfo? h) && LayoutProbe.Dim(h, 0) == 1024)
+        {
+            Add("openclip-h"); // SD 2.x in the SGM layout
+        }
+        else if (p.HasPrefix("conditioner.embedders.1.model.") || p.HasPrefix("conditioner.embedders.0.model.") || p.HasPrefix("text_encoders.clip_g."))
         {
             Add("clip-g");
         }
@@ -308,7 +315,7 @@ public static class ArchitectureDetector
     private static PositionIdsCheck[] PositionIdsOf(TensorStore tensors)
     {
         var checks = new List<PositionIdsCheck>();
-        foreach (string key in PositionIdKeys)
+        foreach (string key in KeyPrefixes.PositionIds)
         {
             if (tensors.TryGet(key, out TensorInfo? info))
             {

@@ -120,13 +120,10 @@ public sealed class PositionIdsCheck
 public sealed class ArchitectureReport
 {
     /// <summary>
-    /// The architecture id: <c>sd1</c>, <c>sd1-inpaint</c>, <c>sd1-pix2pix</c>, <c>sd2</c>, <c>sd2-v</c>,
-    /// <c>sd2-inpaint</c>, <c>sd2-depth</c>, <c>sd2-unclip-l</c>, <c>sd2-unclip-h</c>, <c>sdxl</c>,
-    /// <c>sdxl-refiner</c>, <c>sdxl-inpaint</c>, <c>ssd-1b</c>, <c>segmind-vega</c>, <c>sd3</c>, <c>sd3.5-medium</c>,
-    /// <c>sd3.5-large</c>, <c>flux-dev</c>, <c>flux-schnell</c>, <c>flux-fill</c>, <c>cascade-c</c>, <c>cascade-b</c>,
-    /// <c>pixart-alpha</c>, <c>pixart-sigma</c>, <c>auraflow</c>, <c>hunyuan-dit</c>; for files that are not a whole
-    /// checkpoint <c>vae</c>, <c>text-encoder</c>, <c>unet</c>, <c>lora</c>, <c>controlnet</c>, <c>embedding</c>,
-    /// <c>diffusers-layout</c>; or <c>unknown</c> (see <see cref="Reason"/>).
+    /// The architecture id (<c>sd1</c>, <c>sdxl</c>, <c>flux-dev</c>, <c>wan2.1-t2v</c>, ... every one is in the README's
+    /// "Knowing the model" table); for files that are not a whole checkpoint the kind: <c>vae</c>, <c>text-encoder</c>,
+    /// <c>unet</c>, <c>lora</c>, <c>controlnet</c>, <c>control-lora</c>, <c>t2i-adapter</c>, <c>ip-adapter</c>,
+    /// <c>embedding</c>, <c>diffusers-layout</c>; or <c>unknown</c> (see <see cref="Reason"/>).
     /// </summary>
     public string Id { get; internal init; } = "unknown";
 
@@ -156,6 +153,18 @@ public sealed class ArchitectureReport
 
     /// <summary>What the model predicts: from metadata or marker tensors first, then the architecture.</summary>
     public PredictionType PredictionType { get; internal init; }
+
+    /// <summary>
+    /// The flavour inside a kind of file, when the keys tell it: for <c>lora</c> <c>lora</c> (kohya), <c>locon</c>,
+    /// <c>loha</c>, <c>lokr</c>, <c>oft</c>, <c>boft</c>, <c>glora</c>, <c>ia3</c>, <c>full-diff</c>, <c>norm</c>,
+    /// <c>peft</c>, <c>diffusers</c>, <c>attn-processor</c>, <c>cloneofsimo</c>; for control files the loader format
+    /// (<c>ldm</c>, <c>diffusers</c>, <c>union</c>, <c>xlabs</c>, <c>instantx</c>, ...); for embeddings <c>a1111</c>,
+    /// <c>emb_params</c>, <c>sdxl</c>, <c>diffusers</c>. Null otherwise.
+    /// </summary>
+    public string? Variant { get; internal init; }
+
+    /// <summary>Other ids whose files have exactly this layout; <see cref="Evidence"/> says what would tell them apart.</summary>
+    public IReadOnlyList<string> Alternatives { get; internal init; } = [];
 
     /// <summary>Marker tensors present (<c>v_pred</c>, <c>ztsnr</c>, <c>edm_*</c>).</summary>
     public IReadOnlyList<string> Markers { get; internal init; } = [];

@@ -3,100 +3,101 @@ using static SafeCkpt.Models.DetectionConfidence;
 
 namespace SafeCkpt.Models;
 
-/// <summary>What a rule decided.</summary>
-internal sealed record RuleMatch(string Id, DetectionConfidence Confidence, PredictionType Prediction = PredictionType.Unknown, string? Base = null, string? Reason = null);
+/// <summary>
+/// What a rule decided. <paramref name="Variant"/> names the flavour inside a kind (LoRA: <c>locon</c>, <c>loha</c>,
+/// <c>oft</c>, ...; ControlNet: <c>diffusers</c>, <c>xlabs</c>, ...); <paramref name="Alternatives"/> are other ids with
+/// the same layout, and the evidence then says what would tell them apart.
+/// </summary>
+internal sealed record RuleMatch(string Id, DetectionConfidence Confidence, PredictionType Prediction = PredictionType.Unknown, string? Base = null, string? Reason = null, string? Variant = null, IReadOnlyList<string>? Alternatives = null);
 
 /// <summary>One row of the rule table: a name for the docs and the test that returns a match or null.</summary>
 internal sealed record ArchitectureRule(string Family, Func<LayoutProbe, RuleMatch?> Match);
 
 /// <summary>
 /// The architecture rules, in the order they are tried; the first that matches wins. Sources: A1111
-/// <c>guess_model_config_from_state_dict</c> and <c>set_model_type</c>, ComfyUI <c>detect_unet_config</c> and
-/// <c>supported_models</c>, sd.cpp, diffusers, SwarmUI (research/converters.md sections 2.4, 3.3, 5.5, 6, 7).
-/// Kinds of file with unmistakable keys (LoRA, embedding, ControlNet) come first, then the DiTs by their unique
-/// block names, then diffusers-layout files, then the LDM UNets from the most specific (SDXL) to the fallback
-/// (SD 1.x), then lone VAEs and text encoders. Model keys are looked up with or without the
-/// <c>model.diffusion_model.</c> prefix.
+/// <c>guess_model_config_from_state_dict</c> and its Lora extension, ComfyUI <c>detect_unet_config</c>,
+/// <c>supported_models</c>, <c>controlnet.load_controlnet_state_dict</c>, <c>load_t2i_adapter</c>, the LoRA weight
+/// adapters and <c>sd1_clip.load_embed</c>; sd.cpp, diffusers, SwarmUI (research/converters.md sections 2.4, 3.3,
+/// 5.5, 6, 7). Kinds of file with unmistakable keys (LoRA, embedding, ControlNet and adapters) come first, then the
+/// DiTs by their unique keys in ComfyUI's order (<see cref="Dits"/>), then diffusers-layout files, then the LDM
+/// UNets from the most specific to the fallback (SD 1.x), then lone VAEs and text encoders. Model keys are looked
+/// up with or without the file's diffusion-model prefix (<see cref="KeyPrefixes.DiffusionModel"/>). Every id is a
+/// record of <see cref="ArchitectureCatalog"/>.
 /// </summary>
 internal static class ArchitectureRules
 {
-    /// <summary>The people's name of every id.</summary>
-    public static IReadOnlyDictionary<string, string> Names { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["sd1"] = "Stable Diffusion 1.x",
-        ["sd1-inpaint"] = "Stable Diffusion 1.x inpainting",
-        ["sd1-pix2pix"] = "Stable Diffusion 1.x InstructPix2Pix",
-        ["sd2"] = "Stable Diffusion 2.x (512, epsilon)",
-        ["sd2-v"] = "Stable Diffusion 2.x (768, v-prediction)",
-        ["sd2-inpaint"] = "Stable Diffusion 2.x inpainting",
-        ["sd2-depth"] = "Stable Diffusion 2 depth-to-image",
-        ["sd2-unclip-l"] = "Stable Diffusion 2.1 unCLIP (CLIP ViT-L)",
-        ["sd2-unclip-h"] = "Stable Diffusion 2.1 unCLIP (OpenCLIP ViT-H)",
-        ["sdxl"] = "Stable Diffusion XL base",
-        ["sdxl-refiner"] = "Stable Diffusion XL refiner",
-        ["sdxl-inpaint"] = "Stable Diffusion XL inpainting",
-        ["ssd-1b"] = "Segmind SSD-1B (distilled SDXL)",
-        ["segmind-vega"] = "Segmind Vega (distilled SDXL)",
-        ["sd3"] = "Stable Diffusion 3 medium",
-        ["sd3.5-medium"] = "Stable Diffusion 3.5 medium",
-        ["sd3.5-large"] = "Stable Diffusion 3.5 large",
-        ["flux-dev"] = "FLUX.1 dev",
-        ["flux-schnell"] = "FLUX.1 schnell",
-        ["flux-fill"] = "FLUX.1 Fill (inpainting)",
-        ["cascade-c"] = "Stable Cascade stage C",
-        ["cascade-b"] = "Stable Cascade stage B",
-        ["pixart-alpha"] = "PixArt-α",
-        ["pixart-sigma"] = "PixArt-Σ",
-        ["auraflow"] = "AuraFlow",
-        ["hunyuan-dit"] = "Hunyuan-DiT",
-        ["vae"] = "VAE (autoencoder only)",
-        ["text-encoder"] = "Text encoder(s) only",
-        ["unet"] = "UNet only (no VAE, no text encoder)",
-        ["lora"] = "LoRA / LyCORIS network",
-        ["controlnet"] = "ControlNet",
-        ["embedding"] = "Textual-inversion embedding",
-        ["diffusers-layout"] = "Diffusers-layout weights (not an LDM single file)",
-        ["unknown"] = "Unknown",
-    };
-
-    /// <summary>The ids that are LDM UNet checkpoints: reported as <c>unet</c> when the file has no VAE and no text encoder.</summary>
-    public static IReadOnlySet<string> UNetIds { get; } = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "sd1", "sd1-inpaint", "sd1-pix2pix", "sd2", "sd2-v", "sd2-inpaint", "sd2-depth", "sd2-unclip-l", "sd2-unclip-h",
-        "sdxl", "sdxl-refiner", "sdxl-inpaint", "ssd-1b", "segmind-vega",
-    };
-
     /// <summary>The rules in the order they are tried.</summary>
     public static IReadOnlyList<ArchitectureRule> All { get; } =
     [
-        new("lora", Lora),
+        new("lora", LoraRules.Match),
         new("embedding", Embedding),
-        new("controlnet", ControlNet),
-        new("sd3 / sd3.5 (MMDiT)", Sd3),
-        new("stable cascade", Cascade),
-        new("auraflow", p => p.HasM("double_layers.0.attn.w1q.weight")
-            ? new RuleMatch("auraflow", LayoutProbe.Dim(p.M("cond_seq_linear.weight"), 1) == 2048 ? High : Medium, PredictionType.Flow)
-            : null),
-        new("hunyuan-dit", p => p.HasM("mlp_t5.0.weight")
-            ? new RuleMatch("hunyuan-dit", p.HasM("x_embedder.proj.weight") ? High : Medium, PredictionType.V)
-            : null),
-        new("flux", Flux),
-        new("pixart", p => p.HasM("t_block.1.weight")
-            ? (p.HasM("ar_embedder.mlp.0.weight") ? new RuleMatch("pixart-alpha", High, PredictionType.Epsilon)
-                : new RuleMatch("pixart-sigma", p.LacksM("ar_embedder.mlp.0.weight") && p.HasM("y_embedder.y_proj.fc1.weight") && p.CountIndexed(p.ModelPrefix + "blocks.") == 28 ? High : Medium, PredictionType.Epsilon))
-            : null),
+        new("controlnet / control-lora / t2i-adapter / ip-adapter", ControlRules.Match),
+        .. Dits,
         new("diffusers-layout", Diffusers),
-        new("sdxl / sdxl-inpaint / ssd-1b / segmind-vega", Sdxl),
+        new("svd / sv3d (temporal UNet)", Svd),
+        new("alt-diffusion m9 / m18", AltDiffusion),
+        new("sdxl / sdxl-inpaint / sdxl-pix2pix / ssd-1b / segmind-vega / koala", Sdxl),
         new("sdxl-refiner", Refiner),
         new("sd2-depth", p => p.Unet.Present && p.Has("depth_model.model.pretrained.act_postprocess3.0.project.0.bias")
             ? new RuleMatch("sd2-depth", Unet(p, inCh: 5, context: 1024, channels: 320) ? High : Medium, PredictionType.Epsilon)
             : null),
         new("sd2-unclip", Unclip),
-        new("sd2 / sd2-v / sd2-inpaint", Sd2),
-        new("sd1 / sd1-inpaint / sd1-pix2pix (the fallback for LDM UNets)", Sd1),
+        new("lotus-d / sd-x4-upscaler", Sd2Derived),
+        new("sd2 / sd2-v / sd2-inpaint (LDM or SGM layout)", Sd2),
+        new("sd1 / sd1-inpaint / sd1-pix2pix / stable-zero123 (the fallback for LDM UNets)", Sd1),
         new("vae", Vae),
         new("text-encoder", TextEncoder),
     ];
+
+    /// <summary>
+    /// The DiT families, each by the key ComfyUI's <c>detect_unet_config</c> tests, in its order (an earlier marker
+    /// can occur in a later family's files, never the reverse).
+    /// </summary>
+    private static ArchitectureRule[] Dits =>
+    [
+        new("sd3 / sd3.5 (MMDiT)", Sd3),
+        new("stable cascade", Cascade),
+        Marker("stable-audio", "transformer.rotary_pos_emb.inv_freq", p => new RuleMatch("stable-audio", p.HasPrefix(p.ModelPrefix + "transformer.layers.") ? High : Medium, PredictionType.V)),
+        Marker("auraflow", "double_layers.0.attn.w1q.weight", p =>
+            new RuleMatch("auraflow", LayoutProbe.Dim(p.M("cond_seq_linear.weight"), 1) == 2048 ? High : Medium, PredictionType.Flow)),
+        Marker("hunyuan-dit", "mlp_t5.0.weight", p =>
+        {
+            bool v10 = LayoutProbe.Dim(p.M("extra_embedder.0.weight"), 1) == 3968;
+            return new RuleMatch(v10 ? "hunyuan-dit-1.0" : "hunyuan-dit", p.HasM("x_embedder.proj.weight") ? High : Medium, PredictionType.V);
+        }),
+        Marker("hunyuan-video / hunyuan-image-2.1", "txt_in.individual_token_refiner.blocks.0.norm1.weight", HunyuanVideo),
+        new("flux / flux2 / chroma", Flux),
+        Marker("mochi", "t5_yproj.weight", p => new RuleMatch("mochi", p.HasM("x_embedder.proj.weight") ? High : Medium, PredictionType.Flow)),
+        new("ltxv", p => p.HasM("adaln_single.emb.timestep_embedder.linear_1.bias") && p.LacksM("pos_embed.proj.bias")
+            ? new RuleMatch("ltxv", p.HasM("transformer_blocks.0.attn2.to_k.weight") ? High : Medium, PredictionType.Flow)
+            : null),
+        Marker("ace-step", "genre_embedder.weight", p => new RuleMatch("ace-step", High, PredictionType.Flow)),
+        new("pixart", p => p.HasM("t_block.1.weight")
+            ? (p.HasM("ar_embedder.mlp.0.weight") ? new RuleMatch("pixart-alpha", High, PredictionType.Epsilon)
+                : new RuleMatch("pixart-sigma", p.LacksM("ar_embedder.mlp.0.weight") && p.HasM("y_embedder.y_proj.fc1.weight") && p.CountIndexed(p.ModelPrefix + "blocks.") == 28 ? High : Medium, PredictionType.Epsilon))
+            : null),
+        Marker("cosmos 1.0", "blocks.block0.blocks.0.block.attn.to_q.0.weight", p => Cosmos(p, "cosmos-t2v", "cosmos-i2v", PredictionType.Edm)),
+        Marker("lumina2", "cap_embedder.1.weight", p => new RuleMatch("lumina2", p.HasM("layers.0.attention.qkv.weight") || p.HasPrefix(p.ModelPrefix + "layers.0.") ? High : Medium, PredictionType.Flow)),
+        Marker("wan 2.1 / 2.2", "head.modulation", Wan),
+        Marker("hunyuan3d 2.0", "latent_in.weight", p =>
+            new RuleMatch(p.CountIndexed(p.ModelPrefix + "double_blocks.") == 8 ? "hunyuan3d2-mini" : "hunyuan3d2", p.HasM("cond_in.weight") ? High : Medium, PredictionType.Flow)),
+        Marker("hunyuan3d 2.1", "t_embedder.mlp.2.weight", p => p.HasM("x_embedder.weight")
+            ? new RuleMatch("hunyuan3d2.1", p.HasPrefix(p.ModelPrefix + "blocks.0.") ? High : Medium, PredictionType.Flow)
+            : null),
+        Marker("hidream", "caption_projection.0.linear.weight", p => new RuleMatch("hidream", p.HasPrefix(p.ModelPrefix + "double_stream_blocks.") ? High : Medium, PredictionType.Flow)),
+        Marker("cosmos predict2", "blocks.0.mlp.layer1.weight", p => Cosmos(p, "cosmos-predict2-t2i", "cosmos-predict2-i2v", PredictionType.Flow)),
+        Marker("omnigen2", "time_caption_embed.timestep_embedder.linear_1.bias", p => new RuleMatch("omnigen2", High, PredictionType.Flow)),
+        Marker("qwen-image", "txt_norm.weight", p =>
+        {
+            p.Note("Qwen-Image and Qwen-Image-Edit share this layout; only metadata or the file name tells the edit model apart");
+            return new RuleMatch("qwen-image", p.HasM("img_in.weight") ? High : Medium, PredictionType.Flow, Alternatives: ["qwen-image-edit"]);
+        }),
+        Marker("kandinsky5", "visual_embeddings.in_layer.bias", p => new RuleMatch("kandinsky5", p.HasM("time_embeddings.in_layer.bias") ? High : Medium, PredictionType.Flow)),
+    ];
+
+    /// <summary>A rule that fires on one diffusion-model key and lets <paramref name="decide"/> pick the id.</summary>
+    private static ArchitectureRule Marker(string family, string key, Func<LayoutProbe, RuleMatch?> decide) =>
+        new(family, p => p.HasM(key) ? decide(p) : null);
 
     private static bool Unet(LayoutProbe p, long inCh, long context, long channels)
     {
@@ -105,62 +106,31 @@ internal static class ArchitectureRules
         return u.InChannels == inCh && u.ContextDim == context && u.ModelChannels == channels && u.HasOut;
     }
 
-    private static RuleMatch? Lora(LayoutProbe p)
-    {
-        string? key = p.AnyKeyContaining(".lora_down.") ?? p.AnyKeyContaining(".lora_up.") ?? p.AnyKeyContaining(".lora_A.")
-            ?? p.AnyKeyContaining(".lora_B.") ?? p.AnyKeyContaining(".hada_w1_a") ?? p.AnyKeyContaining(".lokr_w1");
-        if (key is null)
-        {
-            return null;
-        }
-
-        p.Note($"{key} (LoRA weight naming)");
-        string? baseId = null;
-        if (p.HasPrefix("lora_te2_") || p.HasPrefix("lora_te1_"))
-        {
-            p.Note("lora_te1_/lora_te2_ keys: two text encoders");
-            baseId = "sdxl";
-        }
-        else if (p.Get("lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight") is { } q)
-        {
-            baseId = LayoutProbe.Dim(q, 1) switch { 768 => "sd1", 1024 => "sd2", _ => null };
-        }
-        else if (p.HasPrefix("lora_unet_double_blocks_") || p.HasPrefix("lora_transformer_") || p.HasPrefix("transformer.single_transformer_blocks."))
-        {
-            p.Note("Flux block names");
-            baseId = "flux-dev";
-        }
-
-        return new RuleMatch("lora", High, Base: baseId);
-    }
-
     private static RuleMatch? Embedding(LayoutProbe p)
     {
+        static string? BaseOf(long width) => width switch { 768 => "sd1", 1024 => "sd2", _ => null };
         if (p.Store.Tensors.FirstOrDefault(t => t.Name.StartsWith("string_to_param", StringComparison.Ordinal)) is { } ti)
         {
-            p.Note($"{ti.Name} {ti.FormatShape()} (textual inversion)");
-            return new RuleMatch("embedding", High, Base: LayoutProbe.Dim(ti, -1) switch { 768 => "sd1", 1024 => "sd2", _ => null });
+            p.Note($"{ti.Name} {ti.FormatShape()} (A1111 textual inversion)");
+            return new RuleMatch("embedding", High, Base: BaseOf(LayoutProbe.Dim(ti, -1)), Variant: "a1111");
         }
 
         if (p.Get("emb_params") is { } e)
         {
-            return new RuleMatch("embedding", High, Base: LayoutProbe.Dim(e, -1) switch { 768 => "sd1", 1024 => "sd2", _ => null });
+            return new RuleMatch("embedding", High, Base: BaseOf(LayoutProbe.Dim(e, -1)), Variant: "emb_params");
         }
 
-        return p.Store.Count <= 4 && p.Has("clip_l") && p.Has("clip_g") ? new RuleMatch("embedding", High, Base: "sdxl") : null;
-    }
-
-    private static RuleMatch? ControlNet(LayoutProbe p)
-    {
-        if (p.Has("control_model.time_embed.0.weight") || p.Has("control_model.input_hint_block.0.weight"))
+        if (p.Store.Count <= 4 && p.Get("clip_l") is { } l && p.Get("clip_g") is { } g)
         {
-            long ctx = LayoutProbe.Dim(p.Get("control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight") ?? p.Get("control_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight"), 1);
-            return new RuleMatch("controlnet", High, Base: ctx switch { 768 => "sd1", 1024 => "sd2", 2048 => "sdxl", _ => null });
+            return new RuleMatch("embedding", LayoutProbe.Dim(l, -1) == 768 && LayoutProbe.Dim(g, -1) == 1280 ? High : Medium, Base: "sdxl", Variant: "sdxl");
         }
 
-        if (p.Has("controlnet_cond_embedding.conv_in.weight") || (p.Has("input_hint_block.0.weight") && p.Has("zero_convs.0.0.weight")))
+        // diffusers' learned_embeds: the placeholder token itself is the key, its vector the value (one or two tokens).
+        if (p.Store.Count is 1 or 2 && p.Store.Tensors.All(t => t.Shape.Count is 1 or 2 && LayoutProbe.Dim(t, -1) is 768 or 1024 && (t.Shape.Count == 1 || t.Shape[0] <= 75) && !t.Name.Contains('.', StringComparison.Ordinal)))
         {
-            return new RuleMatch("controlnet", High, Base: p.Has("add_embedding.linear_1.weight") || p.Has("label_emb.0.0.weight") ? "sdxl" : null);
+            TensorInfo t = p.Store.Tensors[0];
+            p.Note($"{t.Name} {t.FormatShape()} (diffusers learned_embeds: the token is the key)");
+            return new RuleMatch("embedding", Medium, Base: BaseOf(LayoutProbe.Dim(t, -1)), Variant: "diffusers");
         }
 
         return null;
@@ -208,21 +178,31 @@ internal static class ArchitectureRules
 
     private static RuleMatch? Flux(LayoutProbe p)
     {
-        if (!p.HasM("double_blocks.0.img_attn.norm.key_norm.scale"))
+        // ComfyUI accepts the q/k norm as .scale (BFL) or .weight (converted files).
+        if (!p.HasM("double_blocks.0.img_attn.norm.key_norm.scale") && !p.HasM("double_blocks.0.img_attn.norm.key_norm.weight"))
         {
             return null;
         }
 
         TensorInfo? imgIn = p.M("img_in.weight");
-        if (p.HasPrefix(p.ModelPrefix + "distilled_guidance_layer."))
-        {
-            p.Note("distilled_guidance_layer.* (Chroma)");
-            return new RuleMatch("unknown", Low, PredictionType.Flow, Reason: "a Flux-derived model (Chroma: distilled_guidance_layer) that SafeCkpt has no id for");
-        }
-
-        if (imgIn is null)
+        bool chroma = p.HasM("distilled_guidance_layer.0.norms.0.scale") || p.HasM("distilled_guidance_layer.norms.0.scale") || p.HasPrefix(p.ModelPrefix + "distilled_guidance_layer.");
+        if (imgIn is null && !chroma)
         {
             return new RuleMatch("unknown", Low, PredictionType.Flow, Reason: "Flux double blocks without img_in.weight: an incomplete Flux file");
+        }
+
+        if (p.HasM("double_stream_modulation_img.lin.weight"))
+        {
+            p.Note("double_stream_modulation_img (FLUX.2's shared modulation; FLUX.1 has per-block img_mod)");
+            return new RuleMatch("flux2", imgIn is not null && p.HasPrefix(p.ModelPrefix + "single_blocks.0.") ? High : Medium, PredictionType.Flow);
+        }
+
+        if (chroma)
+        {
+            p.Note("distilled_guidance_layer (Chroma)");
+            return p.HasM("nerf_blocks.0.norm.scale")
+                ? new RuleMatch("chroma-radiance", High, PredictionType.Flow)
+                : new RuleMatch("chroma", imgIn is not null ? High : Medium, PredictionType.Flow);
         }
 
         long inCh = LayoutProbe.Dim(imgIn, 1);
@@ -234,10 +214,135 @@ internal static class ArchitectureRules
 
         if (p.HasM("guidance_in.in_layer.weight"))
         {
-            return new RuleMatch("flux-dev", full && inCh == 64 ? High : Medium, PredictionType.Flow);
+            p.Note("FLUX.1 dev and FLUX.1 Kontext dev share this layout; only metadata or the file name tells Kontext apart");
+            return new RuleMatch("flux-dev", full && inCh == 64 ? High : Medium, PredictionType.Flow, Alternatives: ["flux-kontext"]);
         }
 
         return new RuleMatch("flux-schnell", full && inCh == 64 && p.LacksM("guidance_in.in_layer.weight") ? High : Medium, PredictionType.Flow);
+    }
+
+    private static RuleMatch HunyuanVideo(LayoutProbe p)
+    {
+        TensorInfo? imgIn = p.M("img_in.proj.weight");
+        long inCh = LayoutProbe.Dim(imgIn, 1);
+        DetectionConfidence c = imgIn is not null && p.HasM("txt_in.input_embedder.weight") ? High : Medium;
+        if (!p.HasPrefix(p.ModelPrefix + "vector_in."))
+        {
+            p.Note("no vector_in (no CLIP pooled input): HunyuanImage 2.1");
+            return new RuleMatch(imgIn?.Shape.Count == 5 ? "hunyuan-image-2.1-refiner" : "hunyuan-image-2.1", c, PredictionType.Flow);
+        }
+
+        return new RuleMatch(inCh switch { 33 => "hunyuan-video-i2v", 32 => "hunyuan-video-skyreels-i2v", _ => "hunyuan-video" }, c, PredictionType.Flow);
+    }
+
+    private static RuleMatch Cosmos(LayoutProbe p, string t2v, string i2v, PredictionType prediction)
+    {
+        // ComfyUI: in_channels = x_embedder.proj.1.weight.shape[1] / 4 - 1 (the padding mask channel).
+        long inCh = LayoutProbe.Dim(p.M("x_embedder.proj.1.weight"), 1) / 4 - 1;
+        p.Note($"in_channels {inCh}");
+        return inCh switch
+        {
+            16 => new RuleMatch(t2v, High, prediction),
+            17 => new RuleMatch(i2v, High, prediction),
+            _ => new RuleMatch(t2v, Low, prediction),
+        };
+    }
+
+    private static RuleMatch Wan(LayoutProbe p)
+    {
+        long dim = LayoutProbe.Dim(p.M("head.modulation"), -1);
+        long outDim = LayoutProbe.Dim(p.M("head.head.weight"), 0) / 4;
+        long inDim = LayoutProbe.Dim(p.M("patch_embedding.weight"), 1);
+        bool img = p.HasM("img_emb.proj.0.bias");
+        p.Note($"dim {dim}, in_dim {inDim}, out_dim {outDim}, {(img ? "img_emb (CLIP vision input)" : "no img_emb")}");
+        DetectionConfidence c = inDim > 0 && p.HasM("blocks.0.ffn.0.weight") ? High : Medium;
+        string? special = p.HasM("vace_patch_embedding.weight") ? "wan2.1-vace"
+            : p.HasM("control_adapter.conv.weight") ? (img ? "wan2.1-camera" : "wan2.2-camera")
+            : p.HasM("casual_audio_encoder.encoder.final_linear.weight") ? "wan2.2-s2v"
+            : p.HasM("audio_proj.audio_proj_glob_1.layer.bias") ? "wan2.1-humo"
+            : p.HasM("face_adapter.fuser_blocks.0.k_norm.weight") ? "wan2.2-animate"
+            : null;
+        if (special is not null)
+        {
+            return new RuleMatch(special, c, PredictionType.Flow);
+        }
+
+        if (outDim == 48)
+        {
+            return new RuleMatch("wan2.2-ti2v-5b", c, PredictionType.Flow);
+        }
+
+        if (img)
+        {
+            return new RuleMatch(inDim == 48 ? "wan2.1-fun-control" : "wan2.1-i2v", c, PredictionType.Flow);
+        }
+
+        if (inDim == 36)
+        {
+            p.Note("image latents concatenated (in_dim 36) without img_emb: Wan 2.2 image to video 14B");
+            return new RuleMatch("wan2.2-i2v-14b", c, PredictionType.Flow);
+        }
+
+        if (dim == 5120)
+        {
+            p.Note("Wan 2.1 and Wan 2.2 text to video 14B share this layout; only metadata or the file name (high/low noise) tells them apart");
+            return new RuleMatch("wan2.1-t2v", c, PredictionType.Flow, Alternatives: ["wan2.2-t2v-14b"]);
+        }
+
+        return new RuleMatch("wan2.1-t2v", c, PredictionType.Flow);
+    }
+
+    private static RuleMatch? Svd(LayoutProbe p)
+    {
+        UnetFacts u = p.Unet;
+        if (!u.Present || (!p.HasM("input_blocks.1.1.time_stack.0.attn1.to_q.weight") && !p.HasM("input_blocks.1.1.time_mix_blocks.0.attn1.to_q.weight")))
+        {
+            return null;
+        }
+
+        p.Note(u.ToString());
+        string? id = u.AdmInChannels switch { 768 => "svd", 256 => "sv3d-u", 1280 => "sv3d-p", _ => null };
+        return id is null
+            ? new RuleMatch("unknown", Low, Reason: $"a temporal (video) LDM UNet with adm_in_channels {u.AdmInChannels}, which no SVD variant has")
+            : new RuleMatch(id, u.InChannels == 8 && u.ContextDim == 1024 ? High : Medium, PredictionType.VEdm);
+    }
+
+    private static RuleMatch? AltDiffusion(LayoutProbe p)
+    {
+        if (!p.Unet.Present || !p.Has("cond_stage_model.roberta.embeddings.word_embeddings.weight"))
+        {
+            return null;
+        }
+
+        // A1111: the XLM-R projection to 1024 (cond_stage_model.transformation) means m18, with an SD 2.x UNet.
+        long proj = LayoutProbe.Dim(p.Get("cond_stage_model.transformation.weight"), 0);
+        string id = proj == 1024 ? "alt-diffusion-m18" : "alt-diffusion-m9";
+        p.Note(p.Unet.ToString());
+        bool agrees = p.Unet.ContextDim == (id == "alt-diffusion-m18" ? 1024 : 768);
+        return new RuleMatch(id, agrees && proj > 0 ? High : Medium, PredictionType.Epsilon);
+    }
+
+    private static RuleMatch? Sd2Derived(LayoutProbe p)
+    {
+        UnetFacts u = p.Unet;
+        if (!u.Present || u.ContextDim != 1024)
+        {
+            return null;
+        }
+
+        if (u.AdmInChannels == 4)
+        {
+            p.Note(u.ToString() + " (adm_in_channels 4: Lotus task embedding)");
+            return new RuleMatch("lotus-d", u.ModelChannels == 320 ? High : Medium);
+        }
+
+        if (u.ModelChannels == 256 && u.InChannels == 7)
+        {
+            p.Note(u.ToString() + " (4 latent + 3 low-resolution image channels)");
+            return new RuleMatch("sd-x4-upscaler", High, PredictionType.V);
+        }
+
+        return null;
     }
 
     private static RuleMatch? Diffusers(LayoutProbe p)
@@ -282,10 +387,10 @@ internal static class ArchitectureRules
         }
 
         p.Note(u.ToString());
-        string variant = u.InChannels switch { 9 => "sdxl-inpaint", 4 => "sdxl", _ => "unknown" };
+        string variant = u.InChannels switch { 9 => "sdxl-inpaint", 8 => "sdxl-pix2pix", 4 => "sdxl", _ => "unknown" };
         if (variant == "unknown")
         {
-            return new RuleMatch("unknown", Low, Reason: $"an SDXL UNet with {u.InChannels} input channels (SDXL InstructPix2Pix or another variant SafeCkpt has no id for)");
+            return new RuleMatch("unknown", Low, Reason: $"an SDXL UNet with {u.InChannels} input channels, a variant SafeCkpt has no id for");
         }
 
         bool complete = dims && u.ModelChannels == 320 && u.Linear == true && u.HasOut;
@@ -308,6 +413,17 @@ internal static class ArchitectureRules
             }
         }
 
+        // KOALA keeps one resnet per level: depths [0, 2, 5] without a middle block (700M), [0, 2, 6] with a 6-deep middle (1B).
+        if (variant == "sdxl" && u.DepthsAre(0, 2, 5) && u.MiddleDepth == -2)
+        {
+            return new RuleMatch("koala-700m", complete ? High : Medium, PredictionType.Epsilon);
+        }
+
+        if (variant == "sdxl" && u.DepthsAre(0, 2, 6) && u.MiddleDepth == 6)
+        {
+            return new RuleMatch("koala-1b", complete ? High : Medium, PredictionType.Epsilon);
+        }
+
         p.Note("the UNet does not have SDXL's published transformer depths [0, 0, 2, 2, 10, 10] with a middle transformer (incomplete file?)");
         return new RuleMatch(variant, Low, PredictionType.Epsilon);
     }
@@ -320,7 +436,8 @@ internal static class ArchitectureRules
             return null;
         }
 
-        bool te = p.Has("conditioner.embedders.0.model.ln_final.weight") && p.Lacks("conditioner.embedders.1.model.ln_final.weight");
+        // The refiner's only text encoder is OpenCLIP bigG (1280 wide) as embedder 0; SD 2.x in the SGM layout has OpenCLIP-H (1024) there.
+        bool te = LayoutProbe.Dim(p.Get("conditioner.embedders.0.model.ln_final.weight"), 0) == 1280 && p.Lacks("conditioner.embedders.1.model.ln_final.weight");
         bool dims = u.ModelChannels == 384 && u.ContextDim == 1280 && u.AdmInChannels == 2560;
         if (!te && !dims)
         {
@@ -359,7 +476,13 @@ internal static class ArchitectureRules
             return null;
         }
 
-        bool te = LayoutProbe.Dim(p.Get("cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight"), 1) == 1024 || p.Has("cond_stage_model.model.ln_final.weight");
+        bool sgm = LayoutProbe.Dim(p.Get("conditioner.embedders.0.model.ln_final.weight"), 0) == 1024;
+        if (sgm)
+        {
+            p.Note("OpenCLIP ViT-H (1024 wide) as conditioner.embedders.0: SD 2.x saved in the SGM layout, not an SDXL refiner (bigG, 1280)");
+        }
+
+        bool te = sgm || LayoutProbe.Dim(p.Get("cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight"), 1) == 1024 || p.Has("cond_stage_model.model.ln_final.weight");
         bool dims = u.ContextDim == 1024 && u.ModelChannels == 320;
         if (!te && !dims)
         {
@@ -396,7 +519,8 @@ internal static class ArchitectureRules
         bool te = p.Has("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight") || p.Has("cond_stage_model.transformer.embeddings.token_embedding.weight");
         bool dims = u.ContextDim == 768 && u.ModelChannels == 320;
         p.Note(u.ToString());
-        string id = u.InChannels switch { 9 => "sd1-inpaint", 8 => "sd1-pix2pix", _ => "sd1" };
+        // Stable Zero123 has InstructPix2Pix's 8 input channels; its camera projection (cc_projection) tells it apart.
+        string id = u.InChannels switch { 9 => "sd1-inpaint", 8 => p.Has("cc_projection.weight") ? "stable-zero123" : "sd1-pix2pix", _ => "sd1" };
         bool complete = dims && u.Linear == false && u.DepthsAre(1, 1, 1, 1, 1, 1, 0, 0) && u.HasOut;
         DetectionConfidence confidence = complete && (te || !p.HasPrefix("cond_stage_model.")) ? High
             : (te || dims) && u.ContextDim is 768 or -1 ? Medium : Low;
@@ -429,7 +553,7 @@ internal static class ArchitectureRules
             p.Note("only first_stage_model./vae. keys");
         }
 
-        TensorInfo? dec = p.Get("decoder.conv_in.weight") ?? p.Get(Components.VaePrefix + "decoder.conv_in.weight") ?? p.Get("vae.decoder.conv_in.weight");
+        TensorInfo? dec = p.Get("decoder.conv_in.weight") ?? p.Get(KeyPrefixes.Vae + "decoder.conv_in.weight") ?? p.Get(KeyPrefixes.VaeAlt + "decoder.conv_in.weight");
         if (LayoutProbe.Dim(dec, 1) is long z and > 0)
         {
             p.Note($"{z} latent channels");
@@ -471,49 +595,4 @@ internal static class ArchitectureRules
         double mean = f.Average(x => (double)x);
         return Math.Sqrt(f.Average(x => (x - mean) * (x - mean)));
     }
-
-    /// <summary><c>modelspec.architecture</c> values (kohya / ComfyUI / SAI model spec) and the id each means.</summary>
-    public static IReadOnlyDictionary<string, string> ModelSpec { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
-    {
-        ["stable-diffusion-v1"] = "sd1",
-        ["stable-diffusion-v1-inpainting"] = "sd1-inpaint",
-        ["stable-diffusion-v2-512"] = "sd2",
-        ["stable-diffusion-v2-768-v"] = "sd2-v",
-        ["stable-diffusion-v2-inpainting"] = "sd2-inpaint",
-        ["stable-diffusion-v2-depth"] = "sd2-depth",
-        ["stable-diffusion-v2-unclip-l"] = "sd2-unclip-l",
-        ["stable-diffusion-v2-unclip-h"] = "sd2-unclip-h",
-        ["stable-diffusion-xl-v1-base"] = "sdxl",
-        ["stable-diffusion-xl-v1-refiner"] = "sdxl-refiner",
-        ["stable-diffusion-xl-v1-inpainting"] = "sdxl-inpaint",
-        ["stable-diffusion-xl-v1-edit"] = "sdxl",
-        ["segmind-ssd-1b"] = "ssd-1b",
-        ["segmind-vega"] = "segmind-vega",
-        ["stable-diffusion-3-medium"] = "sd3",
-        ["stable-diffusion-v3-medium"] = "sd3",
-        ["stable-diffusion-3.5-medium"] = "sd3.5-medium",
-        ["stable-diffusion-v3.5-medium"] = "sd3.5-medium",
-        ["stable-diffusion-3.5-large"] = "sd3.5-large",
-        ["stable-diffusion-v3.5-large"] = "sd3.5-large",
-        ["flux-1-dev"] = "flux-dev",
-        ["flux-1-schnell"] = "flux-schnell",
-        ["flux-1-fill-dev"] = "flux-fill",
-        ["stable-cascade-v1-stage-c"] = "cascade-c",
-        ["stable-cascade-v1-stage-b"] = "cascade-b",
-        ["pixart-alpha"] = "pixart-alpha",
-        ["pixart-sigma"] = "pixart-sigma",
-        ["auraflow"] = "auraflow",
-        ["auraflow-v0.1"] = "auraflow",
-        ["hunyuan-dit"] = "hunyuan-dit",
-    };
-
-    /// <summary>The <c>/suffix</c> of a <c>modelspec.architecture</c> value and the kind of file it means.</summary>
-    public static IReadOnlyDictionary<string, string> ModelSpecKinds { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
-    {
-        ["lora"] = "lora",
-        ["lycoris"] = "lora",
-        ["textual-inversion"] = "embedding",
-        ["controlnet"] = "controlnet",
-        ["vae"] = "vae",
-    };
 }

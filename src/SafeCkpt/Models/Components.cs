@@ -1,26 +1,24 @@
 namespace SafeCkpt.Models;
 
-/// <summary>The key prefixes that decide a tensor's <see cref="ModelComponent"/>, in one place.</summary>
+/// <summary>A tensor's <see cref="ModelComponent"/> by its key prefix (the prefixes live in <see cref="KeyPrefixes"/>).</summary>
 public static class Components
 {
     /// <summary>The prefix of the UNet's keys in an LDM/SGM single-file checkpoint.</summary>
-    public const string UNetPrefix = "model.diffusion_model.";
+    public const string UNetPrefix = KeyPrefixes.UNet;
 
     /// <summary>The prefix of the VAE's keys in an LDM/SGM single-file checkpoint.</summary>
-    public const string VaePrefix = "first_stage_model.";
+    public const string VaePrefix = KeyPrefixes.Vae;
 
     /// <summary>The prefix of the EMA weights in a training checkpoint.</summary>
-    public const string EmaPrefix = "model_ema.";
+    public const string EmaPrefix = KeyPrefixes.Ema;
 
     private static readonly (string Prefix, ModelComponent Component)[] Prefixes =
     [
-        (UNetPrefix, ModelComponent.UNet),
-        (VaePrefix, ModelComponent.Vae),
-        ("vae.", ModelComponent.Vae),
-        ("cond_stage_model.", ModelComponent.TextEncoder),
-        ("conditioner.embedders.", ModelComponent.TextEncoder),
-        ("text_encoders.", ModelComponent.TextEncoder),
-        (EmaPrefix, ModelComponent.Ema),
+        (KeyPrefixes.UNet, ModelComponent.UNet),
+        (KeyPrefixes.Vae, ModelComponent.Vae),
+        (KeyPrefixes.VaeAlt, ModelComponent.Vae),
+        .. KeyPrefixes.TextEncoders.Select(p => (p, ModelComponent.TextEncoder)),
+        (KeyPrefixes.Ema, ModelComponent.Ema),
     ];
 
     /// <summary>The component a tensor name belongs to (first matching prefix; <see cref="ModelComponent.Other"/> if none).</summary>

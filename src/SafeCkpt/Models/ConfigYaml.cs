@@ -19,11 +19,7 @@ namespace SafeCkpt.Models;
 /// </summary>
 public static class ConfigYaml
 {
-    private static readonly HashSet<string> Supported = new(StringComparer.Ordinal)
-    {
-        "sd1", "sd1-inpaint", "sd1-pix2pix", "sd2", "sd2-v", "sd2-inpaint", "sd2-depth", "sd2-unclip-l", "sd2-unclip-h",
-        "sdxl", "sdxl-refiner", "sdxl-inpaint",
-    };
+    private static readonly HashSet<string> Supported = new(ArchitectureCatalog.ConfigYamlIds, StringComparer.Ordinal);
 
     private static readonly string[] BaseSizeKeys = ["original_size_as_tuple", "crop_coords_top_left", "target_size_as_tuple"];
     private static readonly string[] RefinerSizeKeys = ["original_size_as_tuple", "crop_coords_top_left", "aesthetic_score"];
@@ -47,8 +43,8 @@ public static class ConfigYaml
             {
                 "unknown" => "its architecture is unknown (" + report.Reason + ")",
                 "unet" => $"it is a UNet-only file ({report.BaseArchitecture ?? "unknown"} UNet without VAE and text encoder); web UIs read a config only beside a whole checkpoint",
-                "vae" or "text-encoder" or "lora" or "controlnet" or "embedding" or "diffusers-layout" => $"it is a {ArchitectureRules.Names[id]} file, not a checkpoint",
-                _ => $"{ArchitectureRules.Names.GetValueOrDefault(id, id)} checkpoints need no LDM config yaml (their loaders detect them)",
+                _ when ArchitectureCatalog.IsKind(id) => $"it is a {ArchitectureCatalog.NameOf(id)} file, not a checkpoint",
+                _ => $"{ArchitectureCatalog.NameOf(id)} checkpoints need no LDM config yaml (their loaders detect them)",
             };
             throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for '{id}': {why}. Config yamls exist for {string.Join(", ", Supported)}.");
         }
@@ -59,7 +55,7 @@ public static class ConfigYaml
         }
 
         bool v = report.PredictionType == PredictionType.V;
-        YamlMap root = id.StartsWith("sdxl", StringComparison.Ordinal) ? Sgm(id, v) : Ldm(id, v);
+        YamlMap root = ArchitectureCatalog.Get(id)!.Family == "sdxl" ? Sgm(id, v) : Ldm(id, v);
         string prediction = v ? "v-prediction" : "epsilon";
         return YamlWriter.Write(root, [$"Config for {id} ({report.Name}, {prediction}), written by SafeCkpt from the published {Source(id, v)}."]);
     }
@@ -104,18 +100,9 @@ public static class ConfigYaml
 
     private static string Source(string id, bool v) => id switch
     {
-        "sd1" => v ? "v1-inference.yaml (with parameterization v)" : "v1-inference.yaml",
-        "sd1-inpaint" => "v1-inpainting-inference.yaml",
-        "sd1-pix2pix" => "instruct-pix2pix.yaml",
-        "sd2" => "v2-inference.yaml",
-        "sd2-v" => "v2-inference-v.yaml",
-        "sd2-inpaint" => "v2-inpainting-inference.yaml",
-        "sd2-depth" => "v2-midas-inference.yaml",
-        "sd2-unclip-l" => "v2-1-stable-unclip-l-inference.yaml",
-        "sd2-unclip-h" => "v2-1-stable-unclip-h-inference.yaml",
-        "sdxl" => v ? "sd_xl_base.yaml (with VScaling, as sd_xl_v.yaml)" : "sd_xl_base.yaml",
-        "sdxl-refiner" => "sd_xl_refiner.yaml",
-        _ => "sd_xl_inpaint.yaml",
+        "sd1" when v => "v1-inference.yaml (with parameterization v)",
+        "sdxl" when v => "sd_xl_base.yaml (with VScaling, as sd_xl_v.yaml)",
+        _ => ArchitectureCatalog.ConfigYamlOf(id)!,
     };
 
     private static YamlMap Ldm(string id, bool v)

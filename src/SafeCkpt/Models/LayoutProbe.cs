@@ -11,9 +11,7 @@ namespace SafeCkpt.Models;
 /// </summary>
 internal sealed class LayoutProbe
 {
-    private static readonly string[] ModelPrefixes = [Components.UNetPrefix, "diffusion_model.", "model.", string.Empty];
-
-    private readonly TensorStore _store;
+        private readonly TensorStore _store;
     private readonly string[] _sorted;
     private readonly List<string> _evidence = [];
     private UnetFacts? _unet;
@@ -22,7 +20,7 @@ internal sealed class LayoutProbe
     {
         _store = store;
         _sorted = store.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal).ToArray();
-        ModelPrefix = ModelPrefixes.FirstOrDefault(p => p.Length > 0 && Count(p) > 5) ?? string.Empty;
+        ModelPrefix = KeyPrefixes.DiffusionModel.FirstOrDefault(p => p.Length > 0 && Count(p) > 5) ?? string.Empty;
     }
 
     /// <summary>The prefix of the diffusion model's keys in this file.</summary>

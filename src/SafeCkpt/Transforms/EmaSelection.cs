@@ -40,7 +40,7 @@ public sealed class EmaSelection : TensorTransform
     internal override void Apply(TensorPlan plan)
     {
         var ema = plan.Tensors.Where(t => t.Component == ModelComponent.Ema).ToDictionary(t => t.Name, StringComparer.Ordinal);
-        int weights = ema.Keys.Count(k => k is not "model_ema.decay" and not "model_ema.num_updates");
+        int weights = ema.Keys.Count(k => !KeyPrefixes.IsEmaCounter(k));
         if (UseEma)
         {
             if (weights == 0)

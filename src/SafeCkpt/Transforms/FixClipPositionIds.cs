@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SafeCkpt.Models;
 using SafeCkpt.Numerics;
 using SafeCkpt.Tensors;
 
@@ -12,11 +13,7 @@ namespace SafeCkpt.Transforms;
 public sealed class FixClipPositionIds : TensorTransform
 {
     /// <summary>The position-ids keys of SD 1.x and SDXL checkpoints.</summary>
-    public static IReadOnlyList<string> Keys { get; } =
-    [
-        "cond_stage_model.transformer.text_model.embeddings.position_ids",
-        "conditioner.embedders.0.transformer.text_model.embeddings.position_ids",
-    ];
+    public static IReadOnlyList<string> Keys { get; } = KeyPrefixes.FixablePositionIds;
 
     private static readonly (string Old, string New)[] OldPrefixes =
     [

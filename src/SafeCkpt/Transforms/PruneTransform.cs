@@ -1,3 +1,5 @@
+using SafeCkpt.Models;
+
 namespace SafeCkpt.Transforms;
 
 /// <summary>
@@ -8,19 +10,10 @@ namespace SafeCkpt.Transforms;
 public sealed class PruneTransform : TensorTransform
 {
     /// <summary>Key prefixes removed.</summary>
-    public static IReadOnlyList<string> JunkPrefixes { get; } =
-    [
-        "embedding_manager.", "lora_te_text_model", "lora_unet_", "control_model.", "first_stage_model.loss.", "loss.",
-        "model.diffusion_model.time_embedding.cond_proj.weight",
-    ];
+    public static IReadOnlyList<string> JunkPrefixes { get; } = KeyPrefixes.Leftovers;
 
     /// <summary>Whole keys removed (the diffusion schedule buffers of LDM checkpoints).</summary>
-    public static IReadOnlyList<string> JunkKeys { get; } =
-    [
-        "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
-        "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
-        "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2", "logvar",
-    ];
+    public static IReadOnlyList<string> JunkKeys { get; } = KeyPrefixes.ScheduleBuffers;
 
     /// <summary>Key suffixes removed.</summary>
     public static IReadOnlyList<string> JunkSuffixes { get; } = [".logit_scale"];

@@ -42,18 +42,13 @@ public sealed class ReplaceVae : TensorTransform
         foreach (TensorInfo t in vae.Tensors.Tensors)
         {
             string name = t.Name;
-            if (name.StartsWith("loss", StringComparison.Ordinal) || name.StartsWith(Components.EmaPrefix, StringComparison.Ordinal))
+            if (KeyPrefixes.IsVaeLoss(name) || name.StartsWith(KeyPrefixes.Ema, StringComparison.Ordinal))
             {
                 continue;
             }
 
             if (name.StartsWith(Components.VaePrefix, StringComparison.Ordinal))
             {
-                if (name.StartsWith(Components.VaePrefix + "loss", StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
                 result[name] = t;
             }
             else if (Components.Classify(name) == ModelComponent.Other)
@@ -143,7 +138,7 @@ public sealed class ExtractVae : TensorTransform
 
     internal override void Apply(TensorPlan plan)
     {
-        int n = plan.Drop(t => !t.Name.StartsWith(Components.VaePrefix, StringComparison.Ordinal) || t.Name.StartsWith(Components.VaePrefix + "loss", StringComparison.Ordinal), "not VAE (ExtractVae)");
+        int n = plan.Drop(t => !t.Name.StartsWith(Components.VaePrefix, StringComparison.Ordinal) || KeyPrefixes.IsVaeLoss(t.Name), "not VAE (ExtractVae)");
         if (plan.Tensors.Count == 0)
         {
             throw new ConversionException(SafeCkptErrorCode.NotAVae, plan.SourcePath, $"{plan.SourcePath}: has no VAE (no first_stage_model.* tensors) to extract.");

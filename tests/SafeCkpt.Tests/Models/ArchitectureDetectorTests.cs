@@ -283,6 +283,6 @@ public class ArchitectureDetectorTests
         Prop.ForAll(RandomLayouts.ToArbitrary(), b =>
         {
             ArchitectureReport r = Detect(b);
-            return ValidIds.Contains(r.Id) && (r.Id != "unknown" || r.Reason is not null) && ArchitectureRules.Names.ContainsKey(r.Id);
+            return ValidIds.Contains(r.Id) && (r.Id != "unknown" || r.Reason is not null) && ArchitectureCatalog.Contains(r.Id);
         });
 }

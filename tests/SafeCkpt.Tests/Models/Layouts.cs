@@ -9,7 +9,7 @@ namespace SafeCkpt.Tests.Models;
 /// the detection rules look at plus enough surrounding structure (every block of the UNet, the text encoders,
 /// the VAE) that rules keyed on absence are really tested.
 /// </summary>
-public static class Layouts
+public static partial class Layouts
 {
     private const DType F = DType.Float16;
     private const string M = "model.diffusion_model.";
@@ -20,6 +20,7 @@ public static class Layouts
         "sdxl", "sdxl-refiner", "sdxl-inpaint", "ssd-1b", "segmind-vega", "sd3", "sd3.5-medium", "sd3.5-large",
         "flux-dev", "flux-schnell", "flux-fill", "cascade-c", "cascade-b", "pixart-alpha", "pixart-sigma", "auraflow",
         "hunyuan-dit", "vae", "text-encoder", "unet", "lora", "controlnet", "embedding", "diffusers-layout",
+        .. FamilyIds,
     ];
 
     /// <summary>A whole file of the given id.</summary>
@@ -50,7 +51,7 @@ public static class Layouts
         "pixart-alpha" => PixArt(alpha: true),
         "pixart-sigma" => PixArt(alpha: false),
         "auraflow" => AuraFlow(),
-        "hunyuan-dit" => HunyuanDit(),
+        "hunyuan-dit" => HunyuanDit(1024),
         "vae" => Vae(new CheckpointBuilder(), string.Empty, 4),
         "text-encoder" => OpenClip(ClipL(new CheckpointBuilder(), "conditioner.embedders.0.transformer.text_model.", 768), "conditioner.embedders.1.model.", 1280, 32),
         "unet" => Unet(new CheckpointBuilder(), M, 4, 320, [1, 2, 4], [0, 2, 10], 2048, 2816, true, 10),
@@ -58,7 +59,7 @@ public static class Layouts
         "controlnet" => ControlNet(),
         "embedding" => new CheckpointBuilder().AddZeros("emb_params", F, 2, 768),
         "diffusers-layout" => DiffusersUnet(),
-        _ => throw new ArgumentException(id),
+        _ => Family(id),
     };
 
     public static CheckpointBuilder Sd1(long inCh) =>
@@ -94,7 +95,7 @@ public static class Layouts
         Vae(OpenClip(Unet(new CheckpointBuilder(), M, 4, 384, [1, 2, 4, 4], [0, 4, 4, 0], 1280, 2560, true, 4), "conditioner.embedders.0.model.", 1280, 32), "first_stage_model.", 4);
 
     /// <summary>An LDM/SGM UNet: every block with a few keys per resnet and transformer block, real shapes.</summary>
-    public static CheckpointBuilder Unet(CheckpointBuilder b, string p, long inCh, long ch, int[] mult, int[] depth, long context, long adm, bool linear, int middle, string? skipKey = null)
+    public static CheckpointBuilder Unet(CheckpointBuilder b, string p, long inCh, long ch, int[] mult, int[] depth, long context, long adm, bool linear, int middle, string? skipKey = null, int resBlocks = 2)
     {
         void Z(string key, params long[] shape)
         {
@@ -147,7 +148,7 @@ public static class Layouts
         for (int l = 0; l < mult.Length; l++)
         {
             long cout = ch * mult[l];
-            for (int r = 0; r < 2; r++, i++)
+            for (int r = 0; r < resBlocks; r++, i++)
             {
                 Res($"input_blocks.{i}.0.", c, cout);
                 c = cout;
@@ -167,7 +168,11 @@ public static class Layouts
             }
         }
 
-        Res("middle_block.0.", c, c);
+        if (middle != -2)
+        {
+            Res("middle_block.0.", c, c);
+        }
+
         if (middle > 0)
         {
             Attn("middle_block.1.", c, middle);
@@ -182,7 +187,7 @@ public static class Layouts
         for (int l = mult.Length - 1; l >= 0; l--)
         {
             long cout = ch * mult[l];
-            for (int r = 0; r < 3; r++, o++)
+            for (int r = 0; r < resBlocks + 1; r++, o++)
             {
                 Res($"output_blocks.{o}.0.", c + skips.Pop(), cout);
                 c = cout;
@@ -345,11 +350,11 @@ public static class Layouts
         return b.AddZeros("model.final_linear.weight", F, 64, 3072);
     }
 
-    public static CheckpointBuilder HunyuanDit()
+    public static CheckpointBuilder HunyuanDit(long extraIn)
     {
         var b = new CheckpointBuilder();
         b.AddZeros("x_embedder.proj.weight", F, 1408, 4, 2, 2).AddZeros("mlp_t5.0.weight", F, 8192, 2048).AddZeros("mlp_t5.2.weight", F, 2048, 8192)
-            .AddZeros("extra_embedder.0.weight", F, 5632, 3968).AddZeros("t_embedder.mlp.0.weight", F, 1408, 256).AddZeros("text_embedding_padding", F, 333, 1024);
+            .AddZeros("extra_embedder.0.weight", F, 5632, extraIn).AddZeros("t_embedder.mlp.0.weight", F, 1408, 256).AddZeros("text_embedding_padding", F, 333, 1024);
         for (int i = 0; i < 40; i++)
         {
             b.AddZeros($"blocks.{i}.attn1.Wqkv.weight", F, 4224, 1408).AddZeros($"blocks.{i}.attn2.kv_proj.weight", F, 2816, 1024);
