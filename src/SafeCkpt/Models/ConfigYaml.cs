@@ -27,23 +27,34 @@ public static class ConfigYaml
     /// <summary>Whether an architecture id has a config yaml.</summary>
     /// <param name="id">An <see cref="ArchitectureReport.Id"/>.</param>
     /// <returns>True for the SD 1.x, 2.x and SDXL ids.</returns>
-    public static bool IsSupported(string id) => Supported.Contains(id);
+    public static bool IsSupported(string id) => Supported.Contains(id) || id == "controlnet";
 
     /// <summary>The config yaml for a detected architecture.</summary>
     /// <param name="report">The detection report.</param>
     /// <returns>The yaml text; its first line says which architecture it was written for.</returns>
     /// <exception cref="ConversionException">The architecture has no config yaml, or its prediction type has none SafeCkpt knows.</exception>
-    public static string For(ArchitectureReport report)
+    public static string For(ArchitectureReport report) => For(report, fileStem: null);
+
+    /// <summary>
+    /// <see cref="For(ArchitectureReport)"/> knowing the yaml's file name, which decides ControlNet 1.1's shuffle flag
+    /// (see <see cref="ControlNetYaml"/>).
+    /// </summary>
+    internal static string For(ArchitectureReport report, string? fileStem)
     {
         ArgumentNullException.ThrowIfNull(report);
         string id = report.Id;
+        if (id == "controlnet")
+        {
+            return ControlNetYaml.For(report, fileStem);
+        }
+
         if (!Supported.Contains(id))
         {
             string why = id switch
             {
                 "unknown" => "its architecture is unknown (" + report.Reason + ")",
                 "unet" => $"it is a UNet-only file ({report.BaseArchitecture ?? "unknown"} UNet without VAE and text encoder); web UIs read a config only beside a whole checkpoint",
-                _ when ArchitectureCatalog.IsKind(id) => $"it is a {ArchitectureCatalog.NameOf(id)} file, not a checkpoint",
+                _ when ArchitectureCatalog.IsKind(id) => $"it is a {ArchitectureCatalog.NameOf(id)} file, not a checkpoint (ControlNets of SD 1.x and 2.x get one)",
                 _ => $"{ArchitectureCatalog.NameOf(id)} checkpoints need no LDM config yaml (their loaders detect them)",
             };
             throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for '{id}': {why}. Config yamls exist for {string.Join(", ", Supported)}.");
@@ -68,7 +79,7 @@ public static class ConfigYaml
     /// <exception cref="OutputException">The file exists or cannot be written.</exception>
     public static void Write(ArchitectureReport report, string path, SaveOptions? options = null) => Write(report, path, options, []);
 
-    /// <summary>Writes <see cref="For"/>'s text atomically.</summary>
+    /// <summary>Writes <see cref="For(ArchitectureReport)"/>'s text atomically.</summary>
     internal static void Write(ArchitectureReport report, string path, SaveOptions? options, IEnumerable<string> inputs)
     {
         options ??= SaveOptions.Default;
@@ -77,13 +88,13 @@ public static class ConfigYaml
     }
 
     /// <summary>
-    /// Writes <see cref="For"/>'s text to the temporary file of an <see cref="AtomicOutput"/> and leaves it there:
+    /// Writes <see cref="For(ArchitectureReport)"/>'s text to the temporary file of an <see cref="AtomicOutput"/> and leaves it there:
     /// the caller commits it (renames it into place) once the model beside it is written, or disposes it to leave
     /// nothing behind.
     /// </summary>
     internal static AtomicOutput Stage(ArchitectureReport report, string path, bool overwrite, IEnumerable<string> inputs)
     {
-        byte[] bytes = Encoding.UTF8.GetBytes(For(report));
+        byte[] bytes = Encoding.UTF8.GetBytes(For(report, System.IO.Path.GetFileNameWithoutExtension(path)));
         AtomicOutput output = AtomicOutput.Create(path, overwrite, inputs, bytes.Length);
         try
         {
@@ -310,7 +321,7 @@ public static class ConfigYaml
         return p;
     }
 
-    private static YamlMap FirstStage(string target, string? attnType)
+    internal static YamlMap FirstStage(string target, string? attnType)
     {
         var dd = new YamlMap();
         if (attnType is not null)
