@@ -72,7 +72,7 @@ public sealed class ModelFile : IDisposable
         switch (format)
         {
             case ModelFormat.Safetensors:
-                return new ModelFile(file.Name, format, SafetensorsReader.Open(file), null);
+                return new ModelFile(file.Name, format, SafetensorsReader.OpenChecked(file), null);
             case ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle:
                 TorchCheckpoint ckpt = TorchReaders.Open(file, format);
                 return new ModelFile(file.Name, format, ckpt.Tensors, ckpt.Info);

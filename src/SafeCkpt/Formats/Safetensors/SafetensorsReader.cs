@@ -38,6 +38,12 @@ public static class SafetensorsReader
     internal static TensorStore Open(ByteSource file)
     {
         Tar.TarHeader.RefuseIfTar(file);
+        return OpenChecked(file);
+    }
+
+    /// <summary>Opens a source the caller has already checked is no tar (<see cref="ModelFile"/> checks every format once).</summary>
+    internal static TensorStore OpenChecked(ByteSource file)
+    {
         Header header = ReadHeader(file);
         var entries = new List<(TensorInfo, TensorSource)>(header.Tensors.Count);
         foreach (Entry e in header.Tensors)

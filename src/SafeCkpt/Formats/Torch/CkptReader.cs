@@ -36,6 +36,7 @@ public static class CkptReader
             throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: is not a PyTorch checkpoint: {description}");
         }
 
+        Tar.TarHeader.RefuseIfTar(file);
         return TorchReaders.Open(file, format);
     }
 }

@@ -26,7 +26,6 @@ internal static class TorchReaders
     /// <summary>Reads any of the three formats (chosen by the sniffer) into the raw pickle value, storages and tensors.</summary>
     public static TorchCheckpoint Open(ByteSource file, ModelFormat format)
     {
-        Formats.Tar.TarHeader.RefuseIfTar(file);
         return format switch
         {
             ModelFormat.TorchZip => OpenZip(file),
