@@ -468,7 +468,16 @@ internal static class ArchitectureRules
         return new RuleMatch(id, Unet(p, 4, 1024, 320) && u.AdmInChannels == adm ? High : Medium, PredictionType.V);
     }
 
+    /// <summary>SD 2.x; saved in the SGM layout (its text encoder as <c>conditioner.embedders.0</c>) it is the <c>sgm</c> variant.</summary>
     private static RuleMatch? Sd2(LayoutProbe p)
+    {
+        RuleMatch? m = Sd2Layout(p);
+        return m is not null && IsSgmSd2(p) ? m with { Variant = "sgm" } : m;
+    }
+
+    private static bool IsSgmSd2(LayoutProbe p) => LayoutProbe.Dim(p.Get("conditioner.embedders.0.model.ln_final.weight"), 0) == 1024;
+
+    private static RuleMatch? Sd2Layout(LayoutProbe p)
     {
         UnetFacts u = p.Unet;
         if (!u.Present)
@@ -476,7 +485,7 @@ internal static class ArchitectureRules
             return null;
         }
 
-        bool sgm = LayoutProbe.Dim(p.Get("conditioner.embedders.0.model.ln_final.weight"), 0) == 1024;
+        bool sgm = IsSgmSd2(p);
         if (sgm)
         {
             p.Note("OpenCLIP ViT-H (1024 wide) as conditioner.embedders.0: SD 2.x saved in the SGM layout, not an SDXL refiner (bigG, 1280)");

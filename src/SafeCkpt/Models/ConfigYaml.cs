@@ -60,6 +60,11 @@ public static class ConfigYaml
             throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for '{id}': {why}. Config yamls exist for {string.Join(", ", Supported)}.");
         }
 
+        if (report.Variant == "sgm")
+        {
+            throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for this {report.Name} checkpoint: it is saved in the SGM layout (text encoder as conditioner.embedders.0), so the LDM config would leave its text encoder unloaded in A1111. generative-models' sd_2_1.yaml describes this layout; SafeCkpt does not write it yet.");
+        }
+
         if (report.PredictionType is PredictionType.Edm or PredictionType.VEdm)
         {
             throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, null, $"No config yaml for '{id}' with an EDM schedule ({report.PredictionType}): no published LDM config describes it; ComfyUI reads the edm_* markers instead.");

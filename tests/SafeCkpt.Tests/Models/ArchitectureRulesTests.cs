@@ -53,6 +53,10 @@ public class ArchitectureRulesTests
         Assert.Contains("openclip-h", r.TextEncoders);
         Assert.DoesNotContain("clip-g", r.TextEncoders);
         Assert.Contains(r.Evidence, e => e.Contains("SGM layout", StringComparison.Ordinal));
+        Assert.Equal("sgm", r.Variant);
+
+        // The LDM config would leave its conditioner.* text encoder unloaded: no yaml rather than a wrong one.
+        Assert.Contains("SGM layout", Assert.Throws<ConversionException>(() => ConfigYaml.For(r)).Message, StringComparison.Ordinal);
     }
 
     [Fact]
