@@ -13,8 +13,10 @@ namespace SafeCkpt.Formats.Torch;
 /// </summary>
 internal sealed class PickleLayout
 {
-    /// <summary>The most nodes kept; past it, further non-tensor leaves become one opaque value each of a bounded kind.</summary>
+    /// <summary>The most leaves recorded one by one; past it, every further non-tensor leaf is one shared opaque value (no allocation).</summary>
     public const int MaxNodes = 2_000_000;
+
+    private static readonly OpaqueValue TooMany = new("a value past the layout's limit of " + MaxNodes.ToString("N0", CultureInfo.InvariantCulture) + " values");
 
     private PickleLayout(LayoutNode root, LayoutNode? home, int tensorsOutside, List<string> outsidePaths)
     {
@@ -78,7 +80,7 @@ internal sealed class PickleLayout
             switch (value)
             {
                 case null or bool or long or BigInteger or double or string or byte[]:
-                    return _nodes > MaxNodes ? new OpaqueValue("a value past the layout's node limit") : new ScalarValue(value);
+                    return _nodes > MaxNodes ? TooMany : new ScalarValue(value);
                 case TensorRef:
                     string name = prefix ?? "tensor";
                     if (!name.StartsWith('\0') && tensorNames.Contains(name))
@@ -96,7 +98,8 @@ internal sealed class PickleLayout
                 return new OpaqueValue("a container nested too deep");
             }
 
-            bool shareable = value is PyDict or PyList or PyTuple { Count: > 16 } or PyObject;
+            // Only a small tuple of plain values may be written out at each use: nested ones could double per level.
+            bool shareable = value is not PyTuple t0 || t0.Count > 16 || t0.Items.Any(x => x is not (null or bool or long or BigInteger or double or string));
             if (shareable && _visited.TryGetValue(value, out string? first))
             {
                 return new OpaqueValue($"the same object as {(first.Length == 0 ? "the top level" : "'" + first.TrimStart('\0') + "'")}");

@@ -108,13 +108,19 @@ internal static class TorchPickleWriter
                 p.Op((byte)']');                // EMPTY_LIST
                 for (int k = 0; k < l.Items.Count; k += 1000)
                 {
-                    p.Op((byte)'(');            // MARK, then APPENDS in batches of 1000, as pickle does
+                    // As pickle batches: MARK items APPENDS per 1000, a batch of one as a plain APPEND.
+                    bool one = l.Items.Count - k == 1;
+                    if (!one)
+                    {
+                        p.Op((byte)'(');        // MARK
+                    }
+
                     foreach (LayoutNode x in l.Items.Skip(k).Take(1000))
                     {
                         Emit(p, x, tensors, index, written);
                     }
 
-                    p.Op((byte)'e');            // APPENDS
+                    p.Op(one ? (byte)'a' : (byte)'e'); // APPEND / APPENDS
                 }
 
                 return;
@@ -132,14 +138,20 @@ internal static class TorchPickleWriter
 
                 for (int k = 0; k < d.Items.Count; k += 1000)
                 {
-                    p.Op((byte)'(');            // MARK, then SETITEMS in batches of 1000
+                    // As pickle batches: MARK pairs SETITEMS per 1000, a batch of one as a plain SETITEM.
+                    bool one = d.Items.Count - k == 1;
+                    if (!one)
+                    {
+                        p.Op((byte)'(');        // MARK
+                    }
+
                     foreach ((LayoutNode key, LayoutNode value) in d.Items.Skip(k).Take(1000))
                     {
                         Emit(p, key, tensors, index, written);
                         Emit(p, value, tensors, index, written);
                     }
 
-                    p.Op((byte)'u');            // SETITEMS
+                    p.Op(one ? (byte)'s' : (byte)'u'); // SETITEM / SETITEMS
                 }
 
                 if (d.Ordered && d.Attributes is { Items.Count: > 0 } attributes)
