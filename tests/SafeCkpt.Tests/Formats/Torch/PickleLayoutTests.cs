@@ -48,6 +48,26 @@ public class PickleLayoutTests
     }
 
     [Fact]
+    public void Tuples_nested_through_the_memo_are_not_expanded()
+    {
+        // t(i+1) = (t(i), t(i)) for 40 levels: 2^40 paths if every reference were written out.
+        var parts = new List<object> { 0x80, 2, 'K', 1 };
+        for (int i = 0; i < 40; i++)
+        {
+            parts.AddRange(['q', i, 'h', i, 0x86]);
+        }
+
+        parts.Add('.');
+        using var dir = new TempDir();
+        string path = dir.File("tuple_bomb.pt");
+        File.WriteAllBytes(path, PickleWriter.Raw([.. parts]));
+
+        string layout = LayoutOf(path);
+        Assert.True(layout.Length < 5_000, layout.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("<the same object as", layout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Typed_leaves_keep_their_types()
     {
         byte[] pickle = PickleWriter.Dump(new List<KeyValuePair<string, object?>>
