@@ -112,9 +112,17 @@ public sealed class ModelPipeline
     private TensorPlan BuildPlan()
     {
         TensorStore store = Source.Tensors;
-        var plan = new TensorPlan(store.Entries().Select(e => new PlannedTensor(e.Info.Name, e.Info, e.Source, null, "model")), store.Metadata, Source.Path);
+        var plan = new TensorPlan(store.Entries().Select(e => new PlannedTensor(e.Info.Name, e.Info, e.Source, null, "model", e.Info.Name)), store.Metadata, Source.Path)
+        {
+            SourceLayout = store.Layout,
+        };
         try
         {
+            if (store.Layout is { TensorsOutside: > 0 } layout)
+            {
+                plan.Notes.Add($"{layout.TensorsOutside} tensors outside the state dict (under {string.Join(", ", layout.OutsidePaths.Select(p => "'" + p + "'"))}) are not converted.");
+            }
+
             foreach (TensorTransform t in Transforms)
             {
                 t.Apply(plan);
@@ -139,15 +147,20 @@ public sealed class ModelPipeline
         plan.Owned.Clear();
     }
 
-    /// <summary>Plans, then writes with <paramref name="write"/>, closing any file a transform opened.</summary>
-    private ConversionResult Save(string path, Action<ConversionPlan> write)
+    /// <summary>
+    /// Plans, lets <paramref name="finish"/> adapt the plan to the output format (and return the layout the writer
+    /// needs), then writes with <paramref name="write"/>, closing any file a transform opened.
+    /// </summary>
+    private ConversionResult Save<TLayout>(string path, Func<TensorPlan, TLayout> finish, Action<ConversionPlan, TLayout> write)
     {
         var watch = Stopwatch.StartNew();
         TensorPlan built = BuildPlan();
         try
         {
+            TLayout layout = finish(built);
+            RequireTensors(built);
             var plan = new ConversionPlan(built, Source.Tensors.TotalBytes);
-            write(plan);
+            write(plan, layout);
             return new ConversionResult(path, plan, new FileInfo(path).Length, watch.Elapsed);
         }
         finally
@@ -156,19 +169,50 @@ public sealed class ModelPipeline
         }
     }
 
+    /// <summary>A save that would write no tensor from a file that holds some is refused, not an empty file.</summary>
+    private void RequireTensors(TensorPlan plan)
+    {
+        int outside = plan.SourceLayout?.TensorsOutside ?? 0;
+        if (plan.Tensors.Count > 0 || (Source.Tensors.Count == 0 && outside == 0))
+        {
+            return;
+        }
+
+        string why = Source.Tensors.Count == 0
+            ? $"its {outside} tensors are all outside the state dict (under {string.Join(", ", plan.SourceLayout!.OutsidePaths.Select(p => "'" + p + "'"))}), which SafeCkpt does not convert"
+            : $"all {Source.Tensors.Count} of its tensors are dropped ({string.Join("; ", plan.Dropped.Select(d => d.Reason).Distinct().Take(3))})";
+        throw new ConversionException(SafeCkptErrorCode.NoTensorsToWrite, Source.Path, $"{Source.Path}: the conversion would write no tensor: {why}. Nothing was written; change the options (--drop, --prune, ...) or check the file.");
+    }
+
     /// <summary>Writes the converted model as safetensors, streaming.</summary>
     /// <param name="path">The output file; never the input.</param>
     /// <param name="options">Overwrite, flush and progress settings.</param>
     /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
     /// <returns>What was written.</returns>
     public ConversionResult SaveSafetensors(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
-        Save(path, plan => SafetensorsWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), plan.Metadata, path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken));
+        Save(
+            path,
+            built =>
+            {
+                Models.EmbeddingForms.ToEmbParams(built);
+                return true;
+            },
+            (plan, _) => SafetensorsWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), plan.Metadata, path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken));
 
-    /// <summary>Writes the converted model as a PyTorch zip checkpoint (<c>{"state_dict": ...}</c>), streaming.</summary>
+    /// <summary>
+    /// Writes the converted model as a PyTorch zip checkpoint, streaming. A PyTorch source keeps its layout (top-level
+    /// dict or <c>state_dict</c> wrapper, the values beside the tensors, lists, order); a safetensors source gets
+    /// <c>{"state_dict": ...}</c> when it is a full checkpoint, A1111's dict when it is a one-tensor embedding, and a
+    /// top-level dict of its tensors otherwise. Values <c>torch.load(weights_only=True)</c> cannot load are left out,
+    /// each with a note in <see cref="ConversionPlan.Notes"/>.
+    /// </summary>
     /// <param name="path">The output file; never the input.</param>
     /// <param name="options">Overwrite, flush and progress settings.</param>
     /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
     /// <returns>What was written.</returns>
     public ConversionResult SaveCkpt(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
-        Save(path, plan => Formats.Torch.CkptWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken));
+        Save(
+            path,
+            built => Models.EmbeddingForms.A1111Form(built, Source, path) ?? Formats.Torch.CkptLayout.For(built),
+            (plan, layout) => Formats.Torch.CkptWriter.Write(plan.Tensors.Select(t => t.ToWriteItem()).ToList(), layout, path, options ?? SaveOptions.Default, plan.Inputs, cancellationToken));
 }

@@ -158,4 +158,7 @@ public enum SafeCkptErrorCode
     /// or output bytes relative to stored bytes (a stride-0 view expanding one element to gigabytes).
     /// </summary>
     ResourceLimitExceeded,
+
+    /// <summary>A conversion would write no tensor from a file that holds tensors (all dropped, or all outside the state dict).</summary>
+    NoTensorsToWrite,
 }

@@ -119,7 +119,7 @@ public sealed class CheckpointBuilder
     /// <exception cref="ConversionException">A tensor's dtype cannot be held by a .ckpt (U16/U32/U64/F8...).</exception>
     /// <exception cref="OutputException">The output exists or cannot be written.</exception>
     public void SaveCkpt(string path, SaveOptions? options = null) =>
-        Formats.Torch.CkptWriter.Write(_tensors, path, options ?? SaveOptions.Default, [], CancellationToken.None);
+        Formats.Torch.CkptWriter.Write(_tensors, null, path, options ?? SaveOptions.Default, [], CancellationToken.None);
 
     private CheckpointBuilder AddSource(TensorInfo info, TensorSource source)
     {

@@ -98,7 +98,7 @@ public sealed class FixClipPositionIds : TensorTransform
                 continue;
             }
 
-            plan.Tensors[i] = new PlannedTensor(key, fixedInfo, correct, null, "fixed");
+            plan.Tensors[i] = new PlannedTensor(key, fixedInfo, correct, null, "fixed", plan.Tensors[i].Slot);
             plan.Notes.Add(wrong.Count == 0
                 ? $"CLIP: {key} held the right values as {t.Source.DType.ToSafetensorsName()} {t.Source.FormatShape()}; now int64 [1, 77]."
                 : $"CLIP: {key} had {wrong.Count} wrong positions ({string.Join(", ", wrong.Take(20))}{(wrong.Count > 20 ? ", ..." : string.Empty)}); reset to int64 0..76.");

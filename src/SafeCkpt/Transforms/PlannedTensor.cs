@@ -9,9 +9,10 @@ namespace SafeCkpt.Transforms;
 /// </summary>
 public sealed class PlannedTensor
 {
-    internal PlannedTensor(string name, TensorInfo source, TensorSource data, DType? castTo, string origin)
+    internal PlannedTensor(string name, TensorInfo source, TensorSource data, DType? castTo, string origin, string? slot = null)
     {
         Name = name;
+        Slot = slot;
         Source = source;
         Data = data;
         CastTo = castTo;
@@ -46,14 +47,17 @@ public sealed class PlannedTensor
 
     internal DType? CastTo { get; }
 
+    /// <summary>The tensor's name in the source file's layout (kept through renames and swaps); null for a tensor the plan added.</summary>
+    internal string? Slot { get; }
+
     /// <inheritdoc/>
     public override string ToString() => IsCast ? $"{Name} {Source.DType.ToSafetensorsName()}->{DType.ToSafetensorsName()} {Source.FormatShape()}" : $"{Name} {DType.ToSafetensorsName()} {Source.FormatShape()}";
 
-    internal PlannedTensor WithName(string name) => new(name, Source, Data, CastTo, Origin);
+    internal PlannedTensor WithName(string name) => new(name, Source, Data, CastTo, Origin, Slot);
 
-    internal PlannedTensor WithCast(DType? castTo) => new(Name, Source, Data, castTo, Origin);
+    internal PlannedTensor WithCast(DType? castTo) => new(Name, Source, Data, castTo, Origin, Slot);
 
-    internal PlannedTensor WithData(TensorInfo source, TensorSource data, string origin) => new(Name, source, data, CastTo, origin);
+    internal PlannedTensor WithData(TensorInfo source, TensorSource data, string origin) => new(Name, source, data, CastTo, origin, Slot);
 
     /// <summary>The (description, bytes) the writer streams: a cast source when the dtype changes.</summary>
     internal (TensorInfo Info, TensorSource Source) ToWriteItem() =>

@@ -28,6 +28,9 @@ internal sealed class TensorPlan
 
     public int EmaSwapped { get; set; }
 
+    /// <summary>Where the source's tensors sat in its pickle (PyTorch sources only): the ckpt writer keeps that shape.</summary>
+    public Formats.Torch.PickleLayout? SourceLayout { get; init; }
+
     /// <summary>Removes the tensors matching <paramref name="drop"/>, recording why.</summary>
     public int Drop(Func<PlannedTensor, bool> drop, string reason)
     {

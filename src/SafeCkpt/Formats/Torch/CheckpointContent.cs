@@ -25,8 +25,8 @@ internal static class CheckpointContent
 
     private const int MaxRendered = 200;
 
-    /// <summary>The result: tensors by name (in pickle order), the state dict's path, and the other values rendered.</summary>
-    public sealed record Layout(List<(string Name, TensorRef Tensor)> Tensors, string? StateDictPath, Dictionary<string, string> Values);
+    /// <summary>The result: tensors by name (in pickle order), the state dict's path, the other values rendered, and the pickle's tree.</summary>
+    public sealed record Layout(List<(string Name, TensorRef Tensor)> Tensors, string? StateDictPath, Dictionary<string, string> Values, PickleLayout Structure);
 
     public static Layout Locate(object? root, string path)
     {
@@ -53,7 +53,8 @@ internal static class CheckpointContent
             Flatten(root, "", tensors, values, path);
         }
 
-        return new Layout(tensors, where, values);
+        PickleLayout structure = PickleLayout.Read(root, stateDict, tensors.Select(t => t.Item1).ToHashSet(StringComparer.Ordinal));
+        return new Layout(tensors, where, values, structure);
     }
 
     /// <summary>

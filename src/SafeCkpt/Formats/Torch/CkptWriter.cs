@@ -7,8 +7,8 @@ using SafeCkpt.Tensors;
 namespace SafeCkpt.Formats.Torch;
 
 /// <summary>
-/// Writes PyTorch zip checkpoints the way <c>torch.save</c> does: <c>archive/data.pkl</c> (protocol 2,
-/// <c>{"state_dict": ...}</c>), one stored (uncompressed) record per tensor at <c>archive/data/N</c> with its data
+/// Writes PyTorch zip checkpoints the way <c>torch.save</c> does: <c>archive/data.pkl</c> (protocol 2, the planned
+/// layout or <c>{"state_dict": ...}</c>), one stored (uncompressed) record per tensor at <c>archive/data/N</c> with its data
 /// 64-byte aligned by an <c>FB</c> padding field, <c>archive/version</c>, ZIP64 records past 4 GiB. Like
 /// <c>torch.save</c> (miniz), each record's CRC-32 follows it in a data descriptor (general flag bit 3), so the
 /// whole file is one sequential stream: nothing is patched afterwards.
@@ -18,7 +18,8 @@ internal static class CkptWriter
     private const int Alignment = 64;
     private const uint Max32 = 0xFFFFFFFF;
 
-    public static void Write(IReadOnlyList<(TensorInfo Info, TensorSource Source)> tensors, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="tensors"/> in the pickle tree <paramref name="layout"/> (null: <c>{"state_dict": ...}</c>).</summary>
+    public static void Write(IReadOnlyList<(TensorInfo Info, TensorSource Source)> tensors, LayoutNode? layout, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
     {
         foreach ((TensorInfo info, _) in tensors)
         {
@@ -28,7 +29,8 @@ internal static class CkptWriter
             }
         }
 
-        byte[] pickle = TorchPickleWriter.Write(tensors.Select(t => t.Info).ToList());
+        List<TensorInfo> infos = tensors.Select(t => t.Info).ToList();
+        byte[] pickle = layout is null ? TorchPickleWriter.Write(infos) : TorchPickleWriter.Write(layout, infos);
         var entries = new List<Entry> { new("archive/data.pkl", pickle.Length, null, pickle) };
         entries.AddRange(tensors.Select((t, i) => new Entry("archive/data/" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), t.Info.ByteLength, t, null))
             .OrderBy(e => e.Name, StringComparer.Ordinal));

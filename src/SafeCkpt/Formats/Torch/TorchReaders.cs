@@ -365,6 +365,6 @@ internal static class TorchReaders
         int sharing = uses.Values.Where(n => n > 1).Sum();
         var info = new CheckpointInfo(layout.Values, layout.StateDictPath, data.Count, sharing);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        return new TorchCheckpoint(format, new TensorStore(entries, metadata, file), info);
+        return new TorchCheckpoint(format, new TensorStore(entries, metadata, file) { Layout = layout.Structure }, info);
     }
 }
