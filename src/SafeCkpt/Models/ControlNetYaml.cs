@@ -6,6 +6,8 @@ namespace SafeCkpt.Models;
 /// <c>cldm_v15.yaml</c> for SD 1.x bases and <c>cldm_v21.yaml</c> for SD 2.x (formats.md 5.4). ControlNet 1.1's
 /// shuffle model also needs <c>global_average_pooling: True</c>; its weights are those of any other ControlNet, so,
 /// as the extension itself decides since 1.1.400, it is added when the file name contains "shuffle".
+/// tests/consumers/cldm_build_check.py builds the extension's ControlNet and the whole cldm ControlLDM from these
+/// yamls (ControlNet-v1-1-nightly code) and compares them with the published yamls and a real key layout.
 /// </summary>
 internal static class ControlNetYaml
 {

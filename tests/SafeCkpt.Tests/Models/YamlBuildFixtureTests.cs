@@ -74,14 +74,19 @@ public class YamlBuildFixtureTests
     /// <summary>A per-level value: an int for every level or a list of one per level.</summary>
     private static long Level(Dictionary<string, object> p, string key, int level) => ((string)p[key]).StartsWith('[') ? Ints(p[key])[level] : Int(p, key);
 
-    /// <summary>The keys of ldm/sgm's openaimodel.UNetModel with spatial transformers, as both build it.</summary>
-    private static IEnumerable<KeyValuePair<string, long[]>> UnetKeys(Dictionary<string, object> p)
+    /// <summary>
+    /// The keys of ldm/sgm's openaimodel.UNetModel with spatial transformers, as both build it; or, for params with
+    /// <c>hint_channels</c>, those of cldm.cldm.ControlNet (its input half and middle block, the hint encoder, a
+    /// zero conv per input block and one after the middle block).
+    /// </summary>
+    internal static IEnumerable<KeyValuePair<string, long[]>> UnetKeys(Dictionary<string, object> p, string prefix = Unet)
     {
         Assert.Equal("true", p["use_spatial_transformer"]);
         Assert.Equal("false", p["legacy"]);
         var keys = new List<KeyValuePair<string, long[]>>();
-        void K(string key, params long[] shape) => keys.Add(new(Unet + key, shape));
+        void K(string key, params long[] shape) => keys.Add(new(prefix + key, shape));
         long mc = Int(p, "model_channels"), te = 4 * mc;
+        bool control = p.ContainsKey("hint_channels");
         long[] mult = Ints(p["channel_mult"]);
         long[] attnRes = Ints(p["attention_resolutions"]);
         long nres = Int(p, "num_res_blocks");
@@ -133,6 +138,15 @@ public class YamlBuildFixtureTests
         }
 
         K("input_blocks.0.0.weight", mc, Int(p, "in_channels"), 3, 3); K("input_blocks.0.0.bias", mc);
+        if (control)
+        {
+            long[] hint = [Int(p, "hint_channels"), 16, 16, 32, 32, 96, 96, 256, mc];
+            for (int h = 0; h + 1 < hint.Length; h++)
+            {
+                K($"input_hint_block.{2 * h}.weight", hint[h + 1], hint[h], 3, 3); K($"input_hint_block.{2 * h}.bias", hint[h + 1]);
+            }
+        }
+
         var skips = new Stack<long>([mc]);
         long ch = mc, ds = 1;
         int i = 1;
@@ -162,6 +176,18 @@ public class YamlBuildFixtureTests
         Res("middle_block.0.", ch, ch);
         Transformer("middle_block.1.", ch, Level(p, "transformer_depth", mult.Length - 1), Level(p, "context_dim", mult.Length - 1));
         Res("middle_block.2.", ch, ch);
+        if (control)
+        {
+            int z = 0;
+            foreach (long c in skips.Reverse())
+            {
+                K($"zero_convs.{z}.0.weight", c, c, 1, 1); K($"zero_convs.{z++}.0.bias", c);
+            }
+
+            K("middle_block_out.0.weight", ch, ch, 1, 1); K("middle_block_out.0.bias", ch);
+            return keys;
+        }
+
         int o = 0;
         for (int level = mult.Length - 1; level >= 0; level--)
         {
