@@ -73,4 +73,10 @@ internal sealed class Arguments
     public string? Value(string option) => _options.TryGetValue(option, out List<string>? v) ? v[^1] : null;
 
     public IReadOnlyList<string> Values(string option) => _options.TryGetValue(option, out List<string>? v) ? v : [];
+
+    /// <summary>The read budgets asked for: <c>--max-expansion N</c> raises how often a tensor view may repeat its stored elements.</summary>
+    public OpenOptions OpenOptions() => Value("--max-expansion") is not { } n ? SafeCkpt.OpenOptions.Default
+        : int.TryParse(n, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int x) && x >= 1
+            ? new OpenOptions { MaxViewExpansion = x }
+            : throw new UsageException($"--max-expansion needs a whole number of at least 1, not '{n}'");
 }

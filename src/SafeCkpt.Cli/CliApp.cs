@@ -9,7 +9,8 @@ internal static class CliApp
         usage: safeckpt <command> [options]
 
         commands:
-          inspect FILE [--json]    show what a model file is (architecture, prediction type, size,
+          inspect FILE [--json] [--max-expansion N]
+                                   show what a model file is (architecture, prediction type, size,
                                    precision, EMA, VAE, text encoders, CLIP position ids, what
                                    convert would save) and holds: format, tensors, dtypes, metadata,
                                    and for PyTorch checkpoints their other values and storage sharing
@@ -17,7 +18,7 @@ internal static class CliApp
                                    without loading it (exit 0 clean, 3 unsafe, 2 malformed)
           convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
                  [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml]
-                 [--overwrite] [--dry-run] [--json]
+                 [--overwrite] [--dry-run] [--json] [--max-expansion N]
                                    convert to OUT's format (.safetensors, or .ckpt/.pt/.pth/.bin);
                                    without options lossless (tensors byte-identical); streaming, in
                                    bounded memory; nothing is written if anything is refused;
@@ -33,6 +34,9 @@ internal static class CliApp
           yaml MODEL [--out FILE] [--overwrite] [--json]
                                    write the LDM config yaml web UIs read beside an SD 1.x, 2.x or
                                    SDXL checkpoint (MODEL.yaml by default); refused for others
+
+          --max-expansion N        let a tensor view repeat its stored elements up to N times (default 16;
+                                   a stride-0 view of one float could otherwise become gigabytes)
 
         common options:
           --json                   print one JSON object instead of text

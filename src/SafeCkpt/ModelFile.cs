@@ -50,13 +50,24 @@ public sealed class ModelFile : IDisposable
     /// <exception cref="InvalidCheckpointException">The file is malformed.</exception>
     /// <exception cref="UnsafeCheckpointException">A PyTorch checkpoint would run code if loaded by PyTorch.</exception>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
-    public static ModelFile Open(string path)
+    public static ModelFile Open(string path) => Open(path, OpenOptions.Default);
+
+    /// <summary>Opens a model file of any supported format with non-default read budgets.</summary>
+    /// <param name="path">The file to open.</param>
+    /// <param name="options">Budgets a hostile file could otherwise exhaust (see <see cref="OpenOptions"/>).</param>
+    /// <returns>The open model; dispose it to close the file.</returns>
+    /// <exception cref="UnsupportedFormatException">The file is not a format SafeCkpt reads; the message says what it is.</exception>
+    /// <exception cref="InvalidCheckpointException">The file is malformed, or exceeds a budget.</exception>
+    /// <exception cref="UnsafeCheckpointException">A PyTorch checkpoint would run code if loaded by PyTorch.</exception>
+    /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
+    public static ModelFile Open(string path, OpenOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var file = FileByteSource.Open(path);
         try
         {
             (ModelFormat format, string description) = FormatSniffer.Sniff(file);
-            return OpenSource(file, format, description);
+            return OpenSource(file, format, description, options);
         }
         catch
         {
@@ -66,7 +77,7 @@ public sealed class ModelFile : IDisposable
     }
 
     /// <summary>Opens a sniffed source; the model takes ownership of <paramref name="file"/>. The scanner reads files through this too.</summary>
-    internal static ModelFile OpenSource(ByteSource file, ModelFormat format, string description)
+    internal static ModelFile OpenSource(ByteSource file, ModelFormat format, string description, OpenOptions? options = null)
     {
         TarHeader.RefuseIfTar(file);
         switch (format)
@@ -74,7 +85,7 @@ public sealed class ModelFile : IDisposable
             case ModelFormat.Safetensors:
                 return new ModelFile(file.Name, format, SafetensorsReader.OpenChecked(file), null);
             case ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle:
-                TorchCheckpoint ckpt = TorchReaders.Open(file, format);
+                TorchCheckpoint ckpt = TorchReaders.Open(file, format, options);
                 return new ModelFile(file.Name, format, ckpt.Tensors, ckpt.Info);
             default:
                 throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: {description}");

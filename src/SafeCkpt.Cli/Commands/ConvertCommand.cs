@@ -17,7 +17,7 @@ internal static class ConvertCommand
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json", "--dry-run", "--recursive", "--yaml"], ["--dtype", "--vae", "--drop", "--keep-fp32", "--out", "--format"]);
+        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json", "--dry-run", "--recursive", "--yaml"], ["--dtype", "--vae", "--drop", "--keep-fp32", "--out", "--format", "--max-expansion"]);
         Options o = Options.From(a);
         if (a.Positional.Count == 1 && Directory.Exists(a.Positional[0]))
         {
@@ -32,7 +32,7 @@ internal static class ConvertCommand
         string input = a.Positional[0];
         string output = a.Positional[1];
         bool ckpt = OutputIsCkpt(output);
-        using ModelFile model = ModelFile.Open(input);
+        using ModelFile model = ModelFile.Open(input, a.OpenOptions());
         using ModelFile? vae = o.VaePath is { } vaePath ? ModelFile.Open(vaePath) : null;
         ModelPipeline p = o.Build(model, vae);
 

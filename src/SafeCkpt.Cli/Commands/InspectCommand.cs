@@ -10,13 +10,13 @@ internal static class InspectCommand
 {
     public static int Run(string[] args, TextWriter stdout)
     {
-        Arguments a = Arguments.Parse(args, ["--json"], []);
+        Arguments a = Arguments.Parse(args, ["--json"], ["--max-expansion"]);
         if (a.Positional.Count != 1)
         {
             throw new UsageException(a.Positional.Count == 0 ? "inspect needs a FILE" : "inspect takes one FILE");
         }
 
-        using ModelFile model = ModelFile.Open(a.Positional[0]);
+        using ModelFile model = ModelFile.Open(a.Positional[0], a.OpenOptions());
         if (a.Has("--json"))
         {
             WriteJson(model, stdout);

@@ -65,6 +65,17 @@ public sealed class ResourceBudgetTests(ITestOutputHelper output) : IDisposable
 
     // 5
     [Fact]
+    public void A_stride_0_view_opens_only_when_the_caller_raises_the_expansion_budget()
+    {
+        // 8192 x 8192 floats (256 MiB) from one stored float: refused by default, described when asked for.
+        string path = Write("stride0-small.ckpt", TorchZip(Stride0Pickle(8192, 8192), FloatRecord(1)));
+        var ex = Assert.Throws<InvalidCheckpointException>(() => ModelFile.Open(path).Dispose());
+        Assert.Equal(SafeCkptErrorCode.ResourceLimitExceeded, ex.Code);
+        using ModelFile model = ModelFile.Open(path, new OpenOptions { MaxViewExpansion = 100_000_000 });
+        Assert.Equal([8192L, 8192L], model.Tensors.Tensors.Single().Shape);
+    }
+
+    [Fact]
     public void A_stride_0_view_of_one_float_as_17_GB_is_refused_not_read() =>
         Refused(WithinBudget(Exercise(Write("stride0.ckpt", TorchZip(Stride0Pickle(65536, 65536), FloatRecord(1))), readCap: 256L << 20)));
 

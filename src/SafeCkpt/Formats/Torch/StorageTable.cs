@@ -13,9 +13,6 @@ internal sealed record StorageData(TensorSource Bytes, TorchDType? DType, long N
 /// </summary>
 internal static class StorageTable
 {
-    /// <summary>How many times a view may repeat its stored elements (stride 0, overlapping strides).</summary>
-    public const long MaxExpansion = 16;
-
     /// <summary>Views up to this many bytes are not checked for expansion (small broadcast tensors are harmless).</summary>
     public const long MinExpansionCheckBytes = 64L << 20;
 
@@ -55,7 +52,7 @@ internal static class StorageTable
     }
 
     /// <summary>Builds the tensor description and lazy source of one tensor.</summary>
-    public static (TensorInfo Info, TensorSource Source) Build(string name, TensorRef t, Func<StorageRef, StorageData> storageOf, string path)
+    public static (TensorInfo Info, TensorSource Source) Build(string name, TensorRef t, Func<StorageRef, StorageData> storageOf, string path, int maxExpansion)
     {
         TorchDType dtype = t.DType;
         if (dtype.SafeType is not DType safeType)
@@ -127,9 +124,9 @@ internal static class StorageTable
         // A view that repeats elements (stride 0, overlapping strides) writes more than it reads: bounded, or one
         // stored float becomes gigabytes of output.
         long extent = count > 0 ? maxIndex - t.StorageOffset + 1 : 0;
-        if (count * (long)es > MinExpansionCheckBytes && count / MaxExpansion > extent)
+        if (count * (long)es > MinExpansionCheckBytes && count / maxExpansion > extent)
         {
-            throw new InvalidCheckpointException(SafeCkptErrorCode.ResourceLimitExceeded, path, $"{path}: refused: tensor '{name}' repeats its {extent:N0} stored elements {count / Math.Max(extent, 1):N0} times (size ({string.Join(", ", t.Size)}), stride ({string.Join(", ", t.Stride)})): it would expand to {count * (long)es:N0} bytes. SafeCkpt expands a view at most {MaxExpansion} times beyond what it stores; this file is crafted or holds a broadcast tensor torch.save should not have written.") { TensorName = name, Offset = t.PickleOffset };
+            throw new InvalidCheckpointException(SafeCkptErrorCode.ResourceLimitExceeded, path, $"{path}: refused: tensor '{name}' repeats its {extent:N0} stored elements {count / Math.Max(extent, 1):N0} times (size ({string.Join(", ", t.Size)}), stride ({string.Join(", ", t.Stride)})): it would expand to {count * (long)es:N0} bytes. SafeCkpt expands a view at most {maxExpansion} times beyond what it stores (OpenOptions.MaxViewExpansion); this file is crafted, or holds a broadcast tensor: open it with a higher limit only if you trust it.") { TensorName = name, Offset = t.PickleOffset };
         }
 
         var info = new TensorInfo(name, safeType, t.Size);

@@ -24,19 +24,20 @@ internal static class TorchReaders
     };
 
     /// <summary>Reads any of the three formats (chosen by the sniffer) into the raw pickle value, storages and tensors.</summary>
-    public static TorchCheckpoint Open(ByteSource file, ModelFormat format)
+    public static TorchCheckpoint Open(ByteSource file, ModelFormat format, OpenOptions? options = null)
     {
+        options ??= OpenOptions.Default;
         return format switch
         {
-            ModelFormat.TorchZip => OpenZip(file),
-            ModelFormat.TorchLegacy => OpenLegacy(file),
-            ModelFormat.Pickle => OpenBare(file),
+            ModelFormat.TorchZip => OpenZip(file, options),
+            ModelFormat.TorchLegacy => OpenLegacy(file, options),
+            ModelFormat.Pickle => OpenBare(file, options),
             _ => throw new UnsupportedFormatException(SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: is not a PyTorch checkpoint ({FormatSniffer.Sniff(file).Description})."),
         };
     }
 
     // ---------------- zip ----------------
-    public static TorchCheckpoint OpenZip(ByteSource file)
+    public static TorchCheckpoint OpenZip(ByteSource file, OpenOptions options)
     {
         string path = file.Name;
         (ZipDirectory dir, string prefix) = ReadArchive(file);
@@ -84,7 +85,7 @@ internal static class TorchReaders
             data.Add(s.Key, new StorageData(bytes, s.DType, s.Numel));
         }
 
-        return Assemble(file, ModelFormat.TorchZip, root, data);
+        return Assemble(file, ModelFormat.TorchZip, root, data, options);
     }
 
     /// <summary>Reads the directory and checks the torch layout: one prefix, known records only, no TorchScript or torch.package content.</summary>
@@ -186,7 +187,7 @@ internal static class TorchReaders
     }
 
     // ---------------- legacy ----------------
-    public static TorchCheckpoint OpenLegacy(ByteSource file)
+    public static TorchCheckpoint OpenLegacy(ByteSource file, OpenOptions options)
     {
         string path = file.Name;
         long pos = 0;
@@ -272,11 +273,11 @@ internal static class TorchReaders
             throw new InvalidCheckpointException(SafeCkptErrorCode.TrailingData, path, $"{path}: {file.Length - pos:N0} bytes follow the last storage (at byte {pos}). Extra bytes can hide another file; do not trust this file.") { Offset = pos };
         }
 
-        return Assemble(file, ModelFormat.TorchLegacy, root, data);
+        return Assemble(file, ModelFormat.TorchLegacy, root, data, options);
     }
 
     // ---------------- bare pickle ----------------
-    public static TorchCheckpoint OpenBare(ByteSource file)
+    public static TorchCheckpoint OpenBare(ByteSource file, OpenOptions options)
     {
         string path = file.Name;
         if (file.Length > PickleLimits.Default.MaxPickleBytes)
@@ -289,7 +290,7 @@ internal static class TorchReaders
         (object? root, PickleMachine m) = PickleMachine.Run(bytes, source, PersistentIds.None);
         RefusePolyglot(file);
         RequireNothingAfter(m, bytes.Length, source);
-        return Assemble(file, ModelFormat.Pickle, root, []);
+        return Assemble(file, ModelFormat.Pickle, root, [], options);
     }
 
     /// <summary>
@@ -347,7 +348,7 @@ internal static class TorchReaders
         new(SafeCkptErrorCode.Truncated, path, $"{path}: the file ends inside raw storage '{key}' (starting at byte {pos}). It is truncated; download it again.") { Offset = pos, TensorName = key };
 
     // ---------------- tensors ----------------
-    private static TorchCheckpoint Assemble(ByteSource file, ModelFormat format, object? root, Dictionary<string, StorageData> data)
+    private static TorchCheckpoint Assemble(ByteSource file, ModelFormat format, object? root, Dictionary<string, StorageData> data, OpenOptions options)
     {
         string path = file.Name;
         CheckpointContent.Layout layout = CheckpointContent.Locate(root, path);
@@ -355,7 +356,7 @@ internal static class TorchReaders
         var uses = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach ((string name, TensorRef t) in layout.Tensors)
         {
-            entries.Add(StorageTable.Build(name, t, s => data.TryGetValue(s.Key, out StorageData? d) ? d : throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: tensor '{name}' uses storage '{s.Key}', which the file does not hold.") { TensorName = name }, path));
+            entries.Add(StorageTable.Build(name, t, s => data.TryGetValue(s.Key, out StorageData? d) ? d : throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: tensor '{name}' uses storage '{s.Key}', which the file does not hold.") { TensorName = name }, path, options.MaxViewExpansion));
             if (t.Storage is { } used)
             {
                 uses[used.Key] = uses.GetValueOrDefault(used.Key) + 1;
