@@ -132,6 +132,8 @@ internal static class ArchitectureCatalog
         Dit("stable-audio", "Stable Audio Open 1.0", "audio", null, "stable-audio-open-1", V, 0, Ckpt),
         Dit("ace-step", "ACE-Step (music)", "audio", null, null, Flow, 0, Ckpt),
         Kind("vae", "VAE (autoencoder only)", "vae"),
+        Kind("taesd", "TAESD tiny autoencoder (encoder or decoder; live previews, fast decoding)", "vae_approx"),
+        Kind("vae-approx", "A1111 VAE-approx latent previewer", "vae_approx"),
         Kind("text-encoder", "Text encoder(s) only", "text_encoders"),
         Kind("unet", "UNet only (no VAE, no text encoder)", Dm),
         Kind("lora", "LoRA / LyCORIS network", "loras"),

@@ -46,6 +46,7 @@ internal static class ArchitectureRules
         new("sd2 / sd2-v / sd2-inpaint (LDM or SGM layout)", Sd2),
         new("sd1 / sd1-inpaint / sd1-pix2pix / stable-zero123 (the fallback for LDM UNets)", Sd1),
         new("vae", Vae),
+        new("taesd / vae-approx", TinyAutoencoder),
         new("text-encoder", TextEncoder),
     ];
 
@@ -569,6 +570,32 @@ internal static class ArchitectureRules
         }
 
         return new RuleMatch("vae", dec is null ? Medium : High);
+    }
+
+    /// <summary>
+    /// TAESD (madebyollin/taesd: a Sequential, so bare numeric keys; the decoder's first conv takes the latent
+    /// channels, the encoder's the 3 image channels) and A1111's VAE-approx (conv1..conv8, conv1 taking 4 latent
+    /// channels). The latent width tells the base family apart only roughly (4: SD 1.x/SDXL, 16: SD3/Flux, 32: FLUX.2,
+    /// Sana), so it goes to the evidence, not the base.
+    /// </summary>
+    private static RuleMatch? TinyAutoencoder(LayoutProbe p)
+    {
+        if (p.Get("conv1.weight") is { Shape: [8, var latent, 7, 7] } && p.Has("conv8.weight") && p.Store.Count <= 32)
+        {
+            p.Note($"conv1..conv8, conv1 takes {latent} latent channels: A1111's VAE-approx");
+            return new RuleMatch("vae-approx", High, Base: latent == 4 ? "sd1" : null);
+        }
+
+        bool decoder = p.Get("1.weight") is { Shape: [_, _, 3, 3] } && p.Has("3.conv.0.weight");
+        bool encoder = p.Get("0.weight") is { Shape: [_, 3, 3, 3] } && (p.Has("1.conv.0.weight") || p.Has("2.weight"));
+        if (!(decoder || encoder) || p.Store.Tensors.Any(t => !char.IsAsciiDigit(t.Name[0])))
+        {
+            return null;
+        }
+
+        long channels = decoder ? LayoutProbe.Dim(p.Get("1.weight"), 1) : LayoutProbe.Dim(p.Get(p.Store.Tensors[^1].Name), 0);
+        p.Note($"TAESD {(decoder ? "decoder" : "encoder")}: bare Sequential keys, {channels} latent channels");
+        return new RuleMatch("taesd", High, Variant: decoder ? "decoder" : "encoder");
     }
 
     private static RuleMatch? TextEncoder(LayoutProbe p)

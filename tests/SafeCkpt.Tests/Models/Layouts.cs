@@ -20,6 +20,7 @@ public static partial class Layouts
         "sdxl", "sdxl-refiner", "sdxl-inpaint", "ssd-1b", "segmind-vega", "sd3", "sd3.5-medium", "sd3.5-large",
         "flux-dev", "flux-schnell", "flux-fill", "cascade-c", "cascade-b", "pixart-alpha", "pixart-sigma", "auraflow",
         "hunyuan-dit", "vae", "text-encoder", "unet", "lora", "controlnet", "embedding", "diffusers-layout",
+        "taesd", "vae-approx",
         .. FamilyIds,
     ];
 
@@ -57,6 +58,8 @@ public static partial class Layouts
         "unet" => Unet(new CheckpointBuilder(), M, 4, 320, [1, 2, 4], [0, 2, 10], 2048, 2816, true, 10),
         "lora" => Lora(),
         "controlnet" => ControlNet(),
+        "taesd" => TaesdDecoder(),
+        "vae-approx" => VaeApprox(),
         "embedding" => new CheckpointBuilder().AddZeros("emb_params", F, 2, 768),
         "diffusers-layout" => DiffusersUnet(),
         _ => Family(id),
@@ -381,6 +384,27 @@ public static partial class Layouts
         b.AddZeros("control_model.time_embed.0.weight", F, 1280, 320).AddZeros("control_model.input_hint_block.0.weight", F, 16, 3, 3, 3)
             .AddZeros("control_model.input_blocks.0.0.weight", F, 320, 4, 3, 3).AddZeros("control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", F, 320, 768)
             .AddZeros("control_model.zero_convs.0.0.weight", F, 320, 320, 1, 1).AddZeros("control_model.middle_block_out.0.weight", F, 1280, 1280, 1, 1);
+        return b;
+    }
+
+    /// <summary>madebyollin/taesd's decoder: a Sequential, so bare numeric keys (the real taef2_decoder.pth has 79).</summary>
+    public static CheckpointBuilder TaesdDecoder()
+    {
+        var b = new CheckpointBuilder();
+        b.AddZeros("1.weight", F, 64, 4, 3, 3).AddZeros("1.bias", F, 64).AddZeros("3.conv.0.weight", F, 64, 64, 3, 3)
+            .AddZeros("3.conv.0.bias", F, 64).AddZeros("19.weight", F, 3, 64, 3, 3).AddZeros("19.bias", F, 3);
+        return b;
+    }
+
+    /// <summary>A1111's VAE-approx model.pt: conv1 (4 latent channels in, 7x7) to conv8.</summary>
+    public static CheckpointBuilder VaeApprox()
+    {
+        var b = new CheckpointBuilder();
+        for (int i = 1; i <= 8; i++)
+        {
+            b.AddZeros($"conv{i}.weight", F, i == 8 ? 3 : 8, i == 1 ? 4 : 8, i == 1 ? 7 : 3, i == 1 ? 7 : 3).AddZeros($"conv{i}.bias", F, i == 8 ? 3 : 8);
+        }
+
         return b;
     }
 
