@@ -202,41 +202,10 @@ public static class ConfigYaml
             unet.Add("adm_in_channels", id == "sd2-unclip-l" ? 1536 : 2048);
         }
 
-        unet.Add("image_size", 32);
-        unet.Add("in_channels", inChannels);
-        unet.Add("out_channels", 4);
-        unet.Add("model_channels", 320);
-        unet.Add("attention_resolutions", Ints(4, 2, 1));
-        unet.Add("num_res_blocks", 2);
-        unet.Add("channel_mult", Ints(1, 2, 4, 4));
-        if (sd2)
-        {
-            unet.Add("num_head_channels", 64);
-        }
-        else
-        {
-            unet.Add("num_heads", 8);
-        }
-
-        unet.Add("use_spatial_transformer", true);
-        if (sd2)
-        {
-            unet.Add("use_linear_in_transformer", true);
-        }
-
-        unet.Add("transformer_depth", 1);
-        unet.Add("context_dim", sd2 ? 1024 : 768);
-        if (!sd2)
-        {
-            unet.Add("use_checkpoint", true);
-        }
-
-        unet.Add("legacy", false);
+        AddLdmNetwork(unet, sd2, inChannels, hint: false);
         p.Add("unet_config", new YamlMap { { "target", "ldm.modules.diffusionmodules.openaimodel.UNetModel" }, { "params", unet } });
         p.Add("first_stage_config", FirstStage("ldm.models.autoencoder.AutoencoderKL", attnType: unclip ? "vanilla-xformers" : null));
-        p.Add("cond_stage_config", sd2
-            ? new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder" }, { "params", new YamlMap { { "freeze", true }, { "layer", "penultimate" } } } }
-            : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenCLIPEmbedder" } });
+        p.Add("cond_stage_config", LdmTextEncoder(sd2));
         return new YamlMap { { "model", new YamlMap { { "base_learning_rate", 0.0001 }, { "target", target }, { "params", p } } } };
     }
 
@@ -325,6 +294,42 @@ public static class ConfigYaml
         p.Add("noise_schedule_config", new YamlMap { { "timesteps", 1000 }, { "beta_schedule", "squaredcos_cap_v2" } });
         return p;
     }
+
+    /// <summary>
+    /// The SD 1.x / 2.x network parameters (after any <c>use_checkpoint</c>/<c>use_fp16</c>/class keys), shared by a
+    /// checkpoint's UNet and by a ControlNet (<paramref name="hint"/>: a hint input instead of an output) and its
+    /// controlled UNet.
+    /// </summary>
+    internal static void AddLdmNetwork(YamlMap n, bool sd2, long inChannels, bool hint)
+    {
+        n.Add("image_size", 32);
+        n.Add("in_channels", inChannels);
+        n.Add(hint ? "hint_channels" : "out_channels", hint ? 3 : 4);
+        n.Add("model_channels", 320);
+        n.Add("attention_resolutions", Ints(4, 2, 1));
+        n.Add("num_res_blocks", 2);
+        n.Add("channel_mult", Ints(1, 2, 4, 4));
+        n.Add(sd2 ? "num_head_channels" : "num_heads", sd2 ? 64 : 8);
+        n.Add("use_spatial_transformer", true);
+        if (sd2)
+        {
+            n.Add("use_linear_in_transformer", true);
+        }
+
+        n.Add("transformer_depth", 1);
+        n.Add("context_dim", sd2 ? 1024 : 768);
+        if (!sd2)
+        {
+            n.Add("use_checkpoint", true);
+        }
+
+        n.Add("legacy", false);
+    }
+
+    /// <summary>The SD 1.x (CLIP ViT-L) or SD 2.x (OpenCLIP ViT-H, penultimate layer) text encoder config.</summary>
+    internal static YamlMap LdmTextEncoder(bool sd2) => sd2
+        ? new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder" }, { "params", new YamlMap { { "freeze", true }, { "layer", "penultimate" } } } }
+        : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenCLIPEmbedder" } };
 
     internal static YamlMap FirstStage(string target, string? attnType)
     {

@@ -67,9 +67,7 @@ internal static class ControlNetYaml
         p.Add("control_stage_config", new YamlMap { { "target", "cldm.cldm.ControlNet" }, { "params", Net(sd2, control: true) } });
         p.Add("unet_config", new YamlMap { { "target", "cldm.cldm.ControlledUnetModel" }, { "params", Net(sd2, control: false) } });
         p.Add("first_stage_config", ConfigYaml.FirstStage("ldm.models.autoencoder.AutoencoderKL", attnType: null));
-        p.Add("cond_stage_config", sd2
-            ? new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder" }, { "params", new YamlMap { { "freeze", true }, { "layer", "penultimate" } } } }
-            : new YamlMap { { "target", "ldm.modules.encoders.modules.FrozenCLIPEmbedder" } });
+        p.Add("cond_stage_config", ConfigYaml.LdmTextEncoder(sd2));
         return new YamlMap { { "model", new YamlMap { { "target", "cldm.cldm.ControlLDM" }, { "params", p } } } };
     }
 
@@ -82,44 +80,7 @@ internal static class ControlNetYaml
             n.Add("use_checkpoint", true);
         }
 
-        n.Add("image_size", 32);
-        n.Add("in_channels", 4);
-        if (control)
-        {
-            n.Add("hint_channels", 3);
-        }
-        else
-        {
-            n.Add("out_channels", 4);
-        }
-
-        n.Add("model_channels", 320);
-        n.Add("attention_resolutions", new List<int> { 4, 2, 1 });
-        n.Add("num_res_blocks", 2);
-        n.Add("channel_mult", new List<int> { 1, 2, 4, 4 });
-        if (sd2)
-        {
-            n.Add("num_head_channels", 64);
-        }
-        else
-        {
-            n.Add("num_heads", 8);
-        }
-
-        n.Add("use_spatial_transformer", true);
-        if (sd2)
-        {
-            n.Add("use_linear_in_transformer", true);
-        }
-
-        n.Add("transformer_depth", 1);
-        n.Add("context_dim", sd2 ? 1024 : 768);
-        if (!sd2)
-        {
-            n.Add("use_checkpoint", true);
-        }
-
-        n.Add("legacy", false);
+        ConfigYaml.AddLdmNetwork(n, sd2, inChannels: 4, hint: control);
         return n;
     }
 }
