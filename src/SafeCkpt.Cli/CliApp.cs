@@ -66,7 +66,7 @@ internal static class CliApp
             }
 
             string[] commandArgs = rest[1..];
-            return rest[0] switch
+            int code = rest[0] switch
             {
                 "inspect" => InspectCommand.Run(commandArgs, stdout),
                 "scan" => ScanCommand.Run(commandArgs, stdout),
@@ -76,6 +76,12 @@ internal static class CliApp
                 "yaml" => YamlCommand.Run(commandArgs, stdout),
                 _ => throw new UsageException($"unknown command '{rest[0]}'"),
             };
+            return Interrupt.ExitCode ?? code;
+        }
+        catch (OperationCanceledException) when (Interrupt.ExitCode is int signal)
+        {
+            stderr.WriteLine("safeckpt: interrupted; no partial output was left.");
+            return signal;
         }
         catch (UsageException ex)
         {

@@ -3,5 +3,9 @@ namespace SafeCkpt.Cli;
 /// <summary>The <c>safeckpt</c> entry point.</summary>
 internal static class Program
 {
-    private static int Main(string[] args) => CliApp.Run(args, Console.Out, Console.Error);
+    private static int Main(string[] args)
+    {
+        Interrupt.Hook();
+        return CliApp.Run(args, Console.Out, Console.Error);
+    }
 }

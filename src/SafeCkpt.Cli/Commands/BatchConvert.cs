@@ -37,6 +37,7 @@ internal static class BatchConvert
             string input = files[i];
             string relative = Path.GetRelativePath(inputDir, input);
             string output = Path.Combine(outputDir, Path.ChangeExtension(relative, extension));
+            Interrupt.Token.ThrowIfCancellationRequested();
             long before = new FileInfo(input).Length;
             stdout.WriteLine($"[{i + 1}/{files.Length}] {relative}");
             if (File.Exists(output) && !o.Overwrite)

@@ -113,7 +113,7 @@ internal static class ConvertCommand
     internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, bool overwrite, IProgress<SaveProgress>? progress)
     {
         var options = new SaveOptions { Overwrite = overwrite, Progress = progress };
-        return ckpt ? p.SaveCkpt(output, options) : p.SaveSafetensors(output, options);
+        return ckpt ? p.SaveCkpt(output, options, Interrupt.Token) : p.SaveSafetensors(output, options, Interrupt.Token);
     }
 
     internal static string Summary(string input, ConversionResult r) =>

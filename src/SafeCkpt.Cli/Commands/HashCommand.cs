@@ -14,7 +14,7 @@ internal static class HashCommand
             throw new UsageException(a.Positional.Count == 0 ? "hash needs a FILE" : "hash takes one FILE");
         }
 
-        ModelHashes h = ModelHashes.Compute(a.Positional[0]);
+        ModelHashes h = ModelHashes.Compute(a.Positional[0], Interrupt.Token);
         if (a.Has("--json"))
         {
             JsonOutput.Write(stdout, w =>

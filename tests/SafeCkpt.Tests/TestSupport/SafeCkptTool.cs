@@ -28,6 +28,24 @@ public static class SafeCkptTool
 
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
+    /// <summary>Starts the tool without waiting (output is discarded), for tests that signal it while it runs.</summary>
+    public static Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(ToolDll.Value);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        Process p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
     public static Result Run(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
