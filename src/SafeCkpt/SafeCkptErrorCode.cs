@@ -161,4 +161,7 @@ public enum SafeCkptErrorCode
 
     /// <summary>A conversion would write no tensor from a file that holds tensors (all dropped, or all outside the state dict).</summary>
     NoTensorsToWrite,
+
+    /// <summary>No tensor of the name asked for exists in the file.</summary>
+    TensorNotFound,
 }

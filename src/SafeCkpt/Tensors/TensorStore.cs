@@ -64,7 +64,7 @@ public sealed class TensorStore : IDisposable
 
     /// <summary>The tensor of this name.</summary>
     /// <param name="name">The tensor's name.</param>
-    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    /// <exception cref="SafeCkptException">No tensor has that name (code <see cref="SafeCkptErrorCode.TensorNotFound"/>).</exception>
     public TensorInfo this[string name] => _tensors[IndexOf(name)];
 
     /// <summary>Whether a tensor of this name exists.</summary>
@@ -91,7 +91,7 @@ public sealed class TensorStore : IDisposable
     /// <summary>Reads a whole tensor's bytes (little-endian, C order) into a new array.</summary>
     /// <param name="name">The tensor's name.</param>
     /// <returns>The bytes.</returns>
-    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    /// <exception cref="SafeCkptException">No tensor has that name (code <see cref="SafeCkptErrorCode.TensorNotFound"/>).</exception>
     /// <exception cref="NotSupportedException">The tensor is larger than an array can hold; use <see cref="ReadTensorChunk"/>.</exception>
     public byte[] ReadTensor(string name)
     {
@@ -121,14 +121,36 @@ public sealed class TensorStore : IDisposable
         Read(i, 0, destination);
     }
 
-    /// <summary>Reads a tensor's elements as an array of <typeparamref name="T"/> (e.g. <see cref="float"/> for F32).</summary>
-    /// <typeparam name="T">An unmanaged element type whose size divides the tensor's byte length.</typeparam>
+    /// <summary>
+    /// Reads a tensor's elements as an array of <typeparamref name="T"/>. The element type must match the tensor's
+    /// dtype (<see cref="float"/> for F32, <see cref="Half"/> for F16, <see cref="long"/> for I64, ...); reading a
+    /// floating tensor as <see cref="float"/> or <see cref="double"/> converts F16, BF16, F32 and F64 exactly.
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
     /// <param name="name">The tensor's name.</param>
     /// <returns>The elements.</returns>
+    /// <exception cref="SafeCkptException">No tensor has that name (code <see cref="SafeCkptErrorCode.TensorNotFound"/>).</exception>
+    /// <exception cref="ConversionException">The tensor's dtype cannot be read as <typeparamref name="T"/> (code <see cref="SafeCkptErrorCode.UnsupportedDType"/>).</exception>
     public T[] ReadTensorAs<T>(string name)
         where T : unmanaged
     {
         int i = IndexOf(name);
+        DType dtype = _tensors[i].DType;
+        if (typeof(T) == typeof(float) && dtype is DType.Float16 or DType.BFloat16 or DType.Float64)
+        {
+            return (T[])(object)Numerics.ElementRead.AsFloat32(ReadTensor(name), dtype);
+        }
+
+        if (typeof(T) == typeof(double) && dtype is DType.Float16 or DType.BFloat16 or DType.Float32)
+        {
+            return (T[])(object)Numerics.ElementRead.AsFloat64(ReadTensor(name), dtype);
+        }
+
+        if (!Numerics.ElementRead.Matches(typeof(T), dtype))
+        {
+            throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, FilePath, $"Tensor '{name}' is {dtype.ToSafetensorsName()}; it cannot be read as {typeof(T).Name} (read F16/BF16/F32/F64 as float or double, other dtypes as their own element type).") { TensorName = name };
+        }
+
         long length = _tensors[i].ByteLength;
         int size = Marshal.SizeOf<T>();
         if (length % size != 0)
@@ -204,7 +226,7 @@ public sealed class TensorStore : IDisposable
         ArgumentNullException.ThrowIfNull(name);
         if (!_index.TryGetValue(name, out int i))
         {
-            throw new KeyNotFoundException($"No tensor named '{name}'.");
+            throw new SafeCkptException(SafeCkptErrorCode.TensorNotFound, FilePath, $"{FilePath ?? "the model"}: no tensor named '{name}'. List the names with Tensors (or safeckpt inspect --json).") { TensorName = name };
         }
 
         return i;

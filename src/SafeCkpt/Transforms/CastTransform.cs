@@ -6,8 +6,9 @@ namespace SafeCkpt.Transforms;
 
 /// <summary>
 /// Casts floating-point tensors (F64, F32, F16, BF16) to <see cref="Target"/>, optionally only in some components.
-/// Integer and bool tensors never change (CLIP <c>position_ids</c> stays int64), nor do empty marker tensors such as
-/// <c>v_pred</c>. A real upcast: <c>ToFloat32</c> turns F16/BF16 into F32.
+/// Integer and bool tensors never change (CLIP <c>position_ids</c> stays int64). Empty floating tensors (markers such
+/// as <c>v_pred</c>, shape [0, 4] placeholders) are cast like the rest, as torch's <c>.half()</c> casts them; their
+/// loaders test only that the key exists. A real upcast: <c>ToFloat32</c> turns F16/BF16 into F32.
 /// </summary>
 public sealed class CastTransform : TensorTransform
 {
@@ -42,7 +43,7 @@ public sealed class CastTransform : TensorTransform
         for (int i = 0; i < plan.Tensors.Count; i++)
         {
             PlannedTensor t = plan.Tensors[i];
-            if (ElementCast.IsCastable(t.Source.DType) && t.Source.ElementCount > 0 && (Components.Count == 0 || Components.Contains(t.Component)))
+            if (ElementCast.IsCastable(t.Source.DType) && (Components.Count == 0 || Components.Contains(t.Component)))
             {
                 plan.Tensors[i] = t.WithCast(t.Source.DType == Target ? null : Target);
             }

@@ -90,4 +90,20 @@ public class CheckpointBuilderTests
     [Fact]
     public void Later_metadata_for_the_same_key_replaces_the_earlier() =>
         Assert.Equal("2", new CheckpointBuilder().WithMetadata("k", "1").WithMetadata("k", "2").Build().Metadata["k"]);
+
+    [Fact]
+    public void ReadTensorAs_converts_half_precision_to_float_and_refuses_a_mismatched_type()
+    {
+        using SafeCkpt.Tensors.TensorStore s = new CheckpointBuilder()
+            .Add("h", new[] { (Half)1.5f, (Half)(-2f), Half.NaN }, 3)
+            .Add("i", new[] { 1, 2 }, 2)
+            .Build();
+        float[] f = s.ReadTensorAs<float>("h");
+        Assert.Equal(1.5f, f[0]);
+        Assert.Equal(-2f, f[1]);
+        Assert.True(float.IsNaN(f[2]));
+        Assert.Equal([1.5, -2.0], s.ReadTensorAs<double>("h")[..2]);
+        Assert.Equal((ushort)0x3E00, s.ReadTensorAs<ushort>("h")[0]);
+        Assert.Equal(SafeCkptErrorCode.UnsupportedDType, Assert.Throws<ConversionException>(() => s.ReadTensorAs<float>("i")).Code);
+    }
 }

@@ -1517,8 +1517,8 @@ def expected_for(key, entry, float_dtype, skip):
         if any(n.startswith(p) for p in skip):
             continue
         e = {"dtype": t["dtype"], "shape": t["shape"], "sha256": t["sha256"], "raw": None}
-        # SafeCkpt keeps 0-element (marker) tensors such as v_pred in their dtype; torch's .to() would cast them.
-        if float_dtype and t["dtype"] in FLOAT_ST and t["dtype"] != float_dtype and t["numel"] != 0:
+        # Every floating tensor is cast, 0-element markers such as v_pred too, as torch's .to() casts them.
+        if float_dtype and t["dtype"] in FLOAT_ST and t["dtype"] != float_dtype:
             conv = src[n].detach().to(s2t[float_dtype])
             raw = tensor_bytes(conv)
             e = {"dtype": float_dtype, "shape": t["shape"], "sha256": sha256(raw), "raw": raw}

@@ -282,8 +282,12 @@ public class SafetensorsReaderTests
     }
 
     [Fact]
-    public void Reading_a_tensor_that_does_not_exist_names_it() =>
-        Assert.Contains("'nope'", Assert.Throws<KeyNotFoundException>(() => SafetensorsReader.Open(StBytes.Make("{}", 0)).ReadTensor("nope")).Message, StringComparison.Ordinal);
+    public void Reading_a_tensor_that_does_not_exist_names_it_with_a_typed_error()
+    {
+        var ex = Assert.Throws<SafeCkptException>(() => SafetensorsReader.Open(StBytes.Make("{}", 0)).ReadTensor("nope"));
+        Assert.Equal(SafeCkptErrorCode.TensorNotFound, ex.Code);
+        Assert.Contains("'nope'", ex.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public void Opening_reads_only_the_header_so_a_file_truncated_later_fails_only_when_its_tensor_is_read()
