@@ -91,7 +91,7 @@ internal static class CliApp
         }
         catch (SafeCkptException ex)
         {
-            stderr.WriteLine($"safeckpt: {ex.Message}");
+            stderr.WriteLine($"safeckpt: {ErrorText.ForCli(ex.Message)}");
             if (verbose)
             {
                 stderr.WriteLine(ex);

@@ -181,7 +181,7 @@ public sealed class ModelPipeline
         string why = Source.Tensors.Count == 0
             ? $"its {outside} tensors are all outside the state dict (under {string.Join(", ", plan.SourceLayout!.OutsidePaths.Select(p => "'" + p + "'"))}), which SafeCkpt does not convert"
             : $"all {Source.Tensors.Count} of its tensors are dropped ({string.Join("; ", plan.Dropped.Select(d => d.Reason).Distinct().Take(3))})";
-        throw new ConversionException(SafeCkptErrorCode.NoTensorsToWrite, Source.Path, $"{Source.Path}: the conversion would write no tensor: {why}. Nothing was written; change the options (--drop, --prune, ...) or check the file.");
+        throw new ConversionException(SafeCkptErrorCode.NoTensorsToWrite, Source.Path, $"{Source.Path}: the conversion would write no tensor: {why}. Nothing was written; change the transforms (Drop, Prune, Where, ...) or check the file.");
     }
 
     /// <summary>Writes the converted model as safetensors, streaming.</summary>

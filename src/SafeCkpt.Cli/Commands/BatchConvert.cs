@@ -67,7 +67,7 @@ internal static class BatchConvert
                 int code = CliApp.ExitCodeOf(ex);
                 worst = Worse(worst, code);
                 rows.Add((relative, code == ExitCodes.Unsafe ? "REFUSED (unsafe)" : "FAILED", before, 0, watch.Elapsed.TotalSeconds));
-                stderr.WriteLine($"safeckpt: {ex.Message}");
+                stderr.WriteLine($"safeckpt: {ErrorText.ForCli(ex.Message)}");
             }
             catch (IOException ex)
             {

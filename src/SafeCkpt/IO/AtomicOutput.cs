@@ -108,7 +108,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
 
         if (File.Exists(full) && !overwrite)
         {
-            throw new OutputException(SafeCkptErrorCode.OutputExists, path, $"{path}: already exists. Choose another name, delete it, or ask to overwrite (--overwrite).");
+            throw new OutputException(SafeCkptErrorCode.OutputExists, path, $"{path}: already exists. Choose another name, delete it, or ask to overwrite (SaveOptions.Overwrite).");
         }
 
         string folder = System.IO.Path.GetDirectoryName(full) ?? ".";

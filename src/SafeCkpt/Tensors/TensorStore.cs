@@ -226,7 +226,7 @@ public sealed class TensorStore : IDisposable
         ArgumentNullException.ThrowIfNull(name);
         if (!_index.TryGetValue(name, out int i))
         {
-            throw new SafeCkptException(SafeCkptErrorCode.TensorNotFound, FilePath, $"{FilePath ?? "the model"}: no tensor named '{name}'. List the names with Tensors (or safeckpt inspect --json).") { TensorName = name };
+            throw new SafeCkptException(SafeCkptErrorCode.TensorNotFound, FilePath, $"{FilePath ?? "the model"}: no tensor named '{name}'. List the names with TensorStore.Tensors.") { TensorName = name };
         }
 
         return i;

@@ -45,7 +45,7 @@ public sealed class EmaSelection : TensorTransform
         {
             if (weights == 0)
             {
-                throw new ConversionException(SafeCkptErrorCode.EmaNotFound, plan.SourcePath, $"{plan.SourcePath}: has no EMA weights (no model_ema.* tensors), so there are none to select. Keep its weights as they are (omit --ema-only) or use the full training checkpoint.");
+                throw new ConversionException(SafeCkptErrorCode.EmaNotFound, plan.SourcePath, $"{plan.SourcePath}: has no EMA weights (no model_ema.* tensors), so there are none to select. Keep its weights as they are (do not call SelectEma(true)) or use the full training checkpoint.");
             }
 
             int swapped = 0;

@@ -67,6 +67,8 @@ public class ConvertCommandTests
         var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt", "zip_basic.ckpt"), dir.File("o.safetensors"), "--ema-only");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("no EMA weights", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("omit --ema-only", r.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("SelectEma", r.StdErr, StringComparison.Ordinal);
         Assert.Empty(dir.Files());
     }
 
@@ -77,6 +79,7 @@ public class ConvertCommandTests
         File.WriteAllText(dir.File("o.safetensors"), "mine");
         var r = SafeCkptTool.Run("convert", Tiny, dir.File("o.safetensors"));
         Assert.Equal(4, r.ExitCode);
+        Assert.Contains("--overwrite", r.StdErr, StringComparison.Ordinal);
         Assert.Equal("mine", File.ReadAllText(dir.File("o.safetensors")));
         Assert.Equal(0, SafeCkptTool.Run("convert", Tiny, dir.File("o.safetensors"), "--overwrite").ExitCode);
     }

@@ -19,7 +19,7 @@ public class AtomicOutputTests
         File.WriteAllText(path, "keep me");
         var ex = Assert.Throws<OutputException>(() => Small().SaveSafetensors(path));
         Assert.Equal(SafeCkptErrorCode.OutputExists, ex.Code);
-        Assert.Contains("--overwrite", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("SaveOptions.Overwrite", ex.Message, StringComparison.Ordinal);
         Assert.Equal("keep me", File.ReadAllText(path));
         Assert.Equal(["o.safetensors"], dir.Files());
     }
