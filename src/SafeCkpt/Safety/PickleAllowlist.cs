@@ -129,7 +129,7 @@ internal static class PickleAllowlist
             new("torch._utils", "_rebuild_qtensor", GlobalKind.UnsupportedTorch),
             new("torch._utils", "_rebuild_nested_tensor", GlobalKind.UnsupportedTorch),
             new("torch._utils", "_rebuild_wrapper_subclass", GlobalKind.UnsupportedTorch),
-            new("torch._utils", "_rebuild_device_tensor_from_numpy", GlobalKind.UnsupportedTorch),
+            new("torch._utils", "_rebuild_device_tensor_from_numpy", GlobalKind.RebuildFromNumpy),
             new("torch._utils", "_rebuild_device_tensor_from_cpu_tensor", GlobalKind.UnsupportedTorch),
             new("torch.serialization", "_get_layout", GlobalKind.UnsupportedTorch),
             new("torch", "device", GlobalKind.TorchValue),

@@ -147,6 +147,9 @@ internal enum GlobalKind
 
     /// <summary>A torch value that is harmless as a value (layouts, quantization schemes, devices): usable as an argument only.</summary>
     TorchValue,
+
+    /// <summary><c>torch._utils._rebuild_device_tensor_from_numpy</c>: a tensor whose bytes are a numpy array inside the pickle.</summary>
+    RebuildFromNumpy,
 }
 
 /// <summary>A global that passed the allowlist: an inert marker naming it, plus the torch dtype it implies, if any.</summary>
@@ -198,7 +201,11 @@ internal sealed record NumpyScalarValue(string DType, byte[] Raw)
 /// A storage named by a persistent id <c>('storage', type, key, location, numel[, view])</c>: where a tensor's bytes
 /// live. <see cref="DType"/> is null for an untyped storage (numel is then a byte count).
 /// </summary>
-internal sealed record StorageRef(string Key, TorchDType? DType, string Location, long Numel, long PickleOffset, string? ViewKey = null, long ViewOffset = 0, long ViewNumel = 0);
+internal sealed record StorageRef(string Key, TorchDType? DType, string Location, long Numel, long PickleOffset, string? ViewKey = null, long ViewOffset = 0, long ViewNumel = 0)
+{
+    /// <summary>The bytes, for a storage held inside the pickle (a numpy array's data) rather than in a record.</summary>
+    public byte[]? Inline { get; init; }
+}
 
 /// <summary>
 /// A tensor described by a rebuild call: storage, element offset, sizes, strides and dtype. Mutable because BUILD

@@ -120,6 +120,10 @@ internal static class Reductions
                 return new NumpyArrayValue();
             case GlobalKind.TorchValue:
                 return new PyObject(g) { State = a };
+            case GlobalKind.RebuildFromNumpy:
+                Arity(m, g, a, 4, 4);
+                RequireBool(m, g, a[3], "requires_grad");
+                return FromNumpy(m, g, a[0], a[1]);
             case GlobalKind.UnsupportedTorch:
                 throw m.Unsupported($"'{g.FullName}' ({UnsupportedReason(g)})");
             case GlobalKind.StorageClass:
@@ -294,6 +298,60 @@ internal static class Reductions
                     throw m.Unsupported($"{g.FullName} with a {PickleMachine.TypeName(part)} as state");
             }
         }
+    }
+
+    /// <summary>
+    /// <c>_rebuild_device_tensor_from_numpy(array, dtype, device, requires_grad)</c> is
+    /// <c>torch.from_numpy(array).to(dtype)</c>: read when the array is a little-endian C-order array of that very
+    /// dtype (its bytes are the tensor's); an array of another dtype would need numpy's cast and is unsupported.
+    /// </summary>
+    private static TensorRef FromNumpy(PickleMachine m, PyGlobal g, object? array, object? dtype)
+    {
+        if (array is not NumpyArrayValue { State: PyTuple { Count: 5 } st } || st[1] is not PyTuple shapeTuple || st[2] is not NumpyDTypeValue npType || st[3] is not bool fortran || st[4] is not byte[] raw)
+        {
+            throw m.Unsupported($"{g.FullName} of a numpy array SafeCkpt cannot read (only a plain array rebuilt with its shape, dtype and bytes)");
+        }
+
+        if (dtype is not PyGlobal { Kind: GlobalKind.TorchDType, DType: { } torchType })
+        {
+            throw m.Invalid(m.OpStart, $"{g.FullName}: the dtype argument is a {PickleMachine.TypeName(dtype)}, not a torch dtype");
+        }
+
+        string code = npType.Code.TrimStart('<', '=', '|');
+        string order = npType.Code.Length > code.Length ? npType.Code[..1] : npType.ByteOrder;
+        string? same = code switch
+        {
+            "f4" => "float32", "f2" => "float16", "f8" => "float64", "i8" => "int64", "i4" => "int32", "i2" => "int16",
+            "i1" => "int8", "u1" => "uint8", "b1" => "bool", _ => null,
+        };
+        long[] shape = Ints(m, g.FullName, shapeTuple, "the array shape");
+        if (same != torchType.Name || order is ">" || (fortran && shape.Count(d => d > 1) > 1))
+        {
+            throw m.Unsupported($"{g.FullName} of a numpy {npType.Code}{(fortran ? " Fortran-order" : "")} array as {torchType} (only a little-endian C-order array of the same dtype is read)");
+        }
+
+        long numel = 1;
+        foreach (long d in shape)
+        {
+            numel = d >= 0 ? checked(numel * d) : throw m.Invalid(m.OpStart, $"{g.FullName}: the array has a negative dimension");
+        }
+
+        if (raw.LongLength != numel * torchType.ElementSize)
+        {
+            throw m.Invalid(m.OpStart, $"{g.FullName}: the array holds {raw.Length:N0} bytes, not the {numel * torchType.ElementSize:N0} its shape and dtype need");
+        }
+
+        long[] strides = new long[shape.Length];
+        long stride = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            strides[i] = stride;
+            stride *= Math.Max(shape[i], 1);
+        }
+
+        m.CountTensor();
+        var storage = new StorageRef($"numpy@{m.OpStart}", torchType, "cpu", numel, m.OpStart) { Inline = raw };
+        return new TensorRef(storage, torchType, 0, shape, strides, false, m.OpStart);
     }
 
     /// <summary><c>torch.Tensor()</c>: an empty float32 tensor that a later BUILD may give data (the legacy tensor encoding).</summary>

@@ -205,6 +205,23 @@ public class PickleMachineTests
     }
 
     [Fact]
+    public void A_tensor_stored_as_a_numpy_array_reads_the_arrays_bytes()
+    {
+        // _rebuild_device_tensor_from_numpy(ndarray (2,) f4 little-endian [1.0, 2.0], torch.float32, 'cpu', False), as A1111's test writes it.
+        byte[] p = PickleWriter.Raw(
+            0x80, 2, "ctorch._utils\n_rebuild_device_tensor_from_numpy\n", '(',
+            "cnumpy.core.multiarray\n_reconstruct\n", "cnumpy\nndarray\n", 'K', 0, 0x85,
+            "c_codecs\nencode\n", 'X', 1, 0, 0, 0, "b", 'X', 6, 0, 0, 0, "latin1", 0x86, 'R', 0x87, 'R',
+            '(', 'K', 1, 'K', 2, 0x85, "cnumpy\ndtype\n", 'X', 2, 0, 0, 0, "f4", 0x89, 0x88, 0x87, 'R',
+            '(', 'K', 3, 'X', 1, 0, 0, 0, "<", 'N', 'N', 'N', 'J', 0xFF, 0xFF, 0xFF, 0xFF, 'J', 0xFF, 0xFF, 0xFF, 0xFF, 'K', 0, 't', 'b',
+            0x89, "c_codecs\nencode\n", 'X', 9, 0, 0, 0, 0, 0, 0xC2, 0x80, 0x3F, 0, 0, 0, 0x40, 'X', 6, 0, 0, 0, "latin1", 0x86, 'R', 't', 'b',
+            "ctorch\nfloat32\n", 'X', 3, 0, 0, 0, "cpu", 0x89, 't', 'R', '.');
+        var t = Assert.IsType<TensorRef>(Run(p));
+        Assert.Equal([2L], t.Size);
+        Assert.Equal(new byte[] { 0, 0, 0x80, 0x3F, 0, 0, 0, 0x40 }, t.Storage!.Inline);
+    }
+
+    [Fact]
     public void POP_of_a_MARK_pops_the_mark_as_CPython_does() =>
         Assert.Equal(PyTuple.Empty.Count, Assert.IsType<PyTuple>(Run(PickleWriter.Raw(0x80, 2, '(', '0', ')', '.'))).Count);
 

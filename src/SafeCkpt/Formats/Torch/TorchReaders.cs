@@ -356,7 +356,7 @@ internal static class TorchReaders
         var uses = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach ((string name, TensorRef t) in layout.Tensors)
         {
-            entries.Add(StorageTable.Build(name, t, s => data.TryGetValue(s.Key, out StorageData? d) ? d : throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: tensor '{name}' uses storage '{s.Key}', which the file does not hold.") { TensorName = name }, path, options.MaxViewExpansion));
+            entries.Add(StorageTable.Build(name, t, s => s.Inline is { } inline ? new StorageData(new MemoryTensorSource(inline), s.DType, s.Numel) : data.TryGetValue(s.Key, out StorageData? d) ? d : throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: tensor '{name}' uses storage '{s.Key}', which the file does not hold.") { TensorName = name }, path, options.MaxViewExpansion));
             if (t.Storage is { } used)
             {
                 uses[used.Key] = uses.GetValueOrDefault(used.Key) + 1;
