@@ -15,7 +15,8 @@ internal static class CliApp
                                    convert would save) and holds: format, tensors, dtypes, metadata,
                                    and for PyTorch checkpoints their other values and storage sharing
           scan FILE [--json]       list every global and unusual opcode the file's pickles would use,
-                                   without loading it (exit 0 clean, 3 unsafe, 2 malformed)
+                                   without loading it, then read it as inspect does: exit 0 clean,
+                                   3 unsafe, 2 unsupported, malformed or not a model
           convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
                  [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml]
                  [--overwrite] [--dry-run] [--json] [--max-expansion N]
@@ -33,7 +34,8 @@ internal static class CliApp
           hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
           yaml MODEL [--out FILE] [--overwrite] [--json]
                                    write the LDM config yaml web UIs read beside an SD 1.x, 2.x or
-                                   SDXL checkpoint (MODEL.yaml by default); refused for others
+                                   SDXL checkpoint, or the cldm yaml beside an SD 1.x/2.x ControlNet
+                                   (MODEL.yaml by default); refused, with the reason, for others
 
           --max-expansion N        let a tensor view repeat its stored elements up to N times (default 16;
                                    a stride-0 view of one float could otherwise become gigabytes)
@@ -43,8 +45,8 @@ internal static class CliApp
           --verbose                show the stack trace of an error
           --help                   show this help
 
-        exit codes: 0 success, 1 usage error, 2 invalid or unreadable input,
-                    3 unsafe content refused, 4 output problem
+        exit codes: 0 success, 1 usage error, 2 invalid, unsupported or unreadable input,
+                    3 unsafe content refused, 4 output problem, 130/143 interrupted (nothing left behind)
         """;
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
