@@ -57,25 +57,9 @@ CONTROL = "control_model."
 BASE = (ybc.UNET, ybc.VAE)
 
 
-def flatten(node, prefix=""):
-    from omegaconf import DictConfig, ListConfig
-
-    out = {}
-    if isinstance(node, DictConfig):
-        for k in node.keys():
-            out.update(flatten(node[k], f"{prefix}{k}."))
-    elif isinstance(node, ListConfig):
-        for i, v in enumerate(node):
-            out.update(flatten(v, f"{prefix}{i}."))
-        if len(node) == 0:
-            out[prefix[:-1]] = []
-    else:
-        out[prefix[:-1]] = node
-    return out
-
-
 def config_differences(ours, published):
-    a, b = flatten(ours), flatten(published)
+    # Every key counts here, use_checkpoint too: nothing repairs a ControlNet yaml.
+    a, b = ybc.flatten(ours, skip=lambda prefix, key: False), ybc.flatten(published, skip=lambda prefix, key: False)
     diffs = []
     for k in sorted(set(a) | set(b)):
         va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")

@@ -287,18 +287,24 @@ def write_checkpoint(layout_path, reference, out_path):
     return problems
 
 
-def flatten(node, prefix=""):
+def training_only(prefix, key):
+    """Keys A1111 never acts on: training-only sections, and use_checkpoint (repair_config forces it off)."""
+    return prefix in ("", "model.") and key in TRAINING_ONLY or key == "use_checkpoint"
+
+
+def flatten(node, prefix="", skip=training_only):
+    """A config as {dotted.key: value}, without the keys skip(prefix, key) names."""
     from omegaconf import DictConfig, ListConfig
 
     out = {}
     if isinstance(node, DictConfig):
         for k in node.keys():
-            if prefix in ("", "model.") and k in TRAINING_ONLY or k == "use_checkpoint":
+            if skip(prefix, k):
                 continue
-            out.update(flatten(node[k], f"{prefix}{k}."))
+            out.update(flatten(node[k], f"{prefix}{k}.", skip))
     elif isinstance(node, ListConfig):
         for i, v in enumerate(node):
-            out.update(flatten(v, f"{prefix}{i}."))
+            out.update(flatten(v, f"{prefix}{i}.", skip))
         if len(node) == 0:
             out[prefix[:-1]] = []
     else:
