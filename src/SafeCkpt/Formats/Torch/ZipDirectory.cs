@@ -68,7 +68,7 @@ internal sealed class ZipDirectory
     /// </summary>
     public static bool IsPolyglotZip(ByteSource file)
     {
-        if (FindEocdCandidates(file).Count == 0)
+        if (SearchTail(file).Candidates.Count == 0)
         {
             return false;
         }
@@ -88,7 +88,7 @@ internal sealed class ZipDirectory
     {
         string path = file.Name;
         long length = file.Length;
-        List<long> candidates = FindEocdCandidates(file);
+        (List<(long Offset, int Comment)> candidates, long? lastSignature) = SearchTail(file);
         if (candidates.Count == 0)
         {
             throw Fail(path, length, "no end-of-central-directory record ends the file. It is truncated, or has bytes appended after the zip (a polyglot). Download it again.");
@@ -96,21 +96,21 @@ internal sealed class ZipDirectory
 
         // miniz (torch) takes the last signature followed by a whole record. An earlier record whose comment also
         // reaches the end of the file is what readers that want the comment to end the file take: two archives.
-        long eocd = candidates[^1];
-        long[] rivals = candidates.Take(candidates.Count - 1).Where(c => c + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(file.ReadAt(c + 20, 2)) == length).ToArray();
+        long eocd = candidates[^1].Offset;
+        long[] rivals = candidates.Take(candidates.Count - 1).Where(c => c.Offset + EocdSize + c.Comment == length).Select(c => c.Offset).ToArray();
         if (rivals.Length > 0)
         {
             throw Fail(path, rivals[0], $"the file has more than one end-of-central-directory record (at bytes {string.Join(", ", rivals)} and {eocd}), the earlier one's comment hiding the later one. torch reads the last; other readers take the first and see a different archive. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
         }
 
-        if (eocd + EocdSize + BinaryPrimitives.ReadUInt16LittleEndian(file.ReadAt(eocd + 20, 2)) != length)
+        if (eocd + EocdSize + candidates[^1].Comment != length)
         {
             throw Fail(path, eocd, "the end-of-central-directory record's comment does not reach the end of the file: bytes are appended after the zip (a polyglot), or it is damaged.");
         }
 
-        if (LastSignature(file, EocdSignature) is long tail && tail > eocd)
+        if (lastSignature > eocd)
         {
-            throw Fail(path, tail, "an end-of-central-directory signature sits in the last 21 bytes, inside the real record's comment; Python's zipfile takes it and torch does not. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
+            throw Fail(path, lastSignature.Value, "an end-of-central-directory signature sits in the last 21 bytes, inside the real record's comment; Python's zipfile takes it and torch does not. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
         }
 
         byte[] e = file.ReadAt(eocd, EocdSize);
@@ -313,23 +313,26 @@ internal sealed class ZipDirectory
     }
 
     /// <summary>
-    /// Every plausible EOCD in the region zip readers search (the last 65,535 + 22 bytes): a signature with a whole
-    /// record after it, single-disk numbers, and a comment that fits in the file. In file order.
+    /// One read of the region zip readers search (the last 65,535 + 22 bytes): every plausible EOCD in file order (a
+    /// signature with a whole record after it, single-disk numbers, a comment that fits in the file) with its comment
+    /// length, and the last EOCD signature of any kind, which is the one Python's zipfile takes.
     /// </summary>
-    private static List<long> FindEocdCandidates(ByteSource file)
+    private static (List<(long Offset, int Comment)> Candidates, long? LastSignature) SearchTail(ByteSource file)
     {
-        var found = new List<long>();
+        var found = new List<(long, int)>();
         long length = file.Length;
-        if (length < EocdSize)
-        {
-            return found;
-        }
-
         long start = Math.Max(0, length - EocdSize - MaxComment);
         byte[] tail = file.ReadAt(start, (int)(length - start));
-        for (int i = 0; i <= tail.Length - EocdSize; i++)
+        long? last = null;
+        for (int i = 0; i <= tail.Length - 4; i++)
         {
             if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) != EocdSignature)
+            {
+                continue;
+            }
+
+            last = start + i;
+            if (i > tail.Length - EocdSize)
             {
                 continue;
             }
@@ -340,28 +343,11 @@ internal sealed class ZipDirectory
             int comment = BinaryPrimitives.ReadUInt16LittleEndian(r[20..]);
             if (disk is 0 or 0xFFFF && cdDisk is 0 or 0xFFFF && i + EocdSize + comment <= tail.Length)
             {
-                found.Add(start + i);
+                found.Add((start + i, comment));
             }
         }
 
-        return found;
-    }
-
-    /// <summary>The offset of the last occurrence of a 4-byte signature in the last 65,557 bytes, as Python's zipfile finds it.</summary>
-    private static long? LastSignature(ByteSource file, uint signature)
-    {
-        long length = file.Length;
-        long start = Math.Max(0, length - EocdSize - MaxComment);
-        byte[] tail = file.ReadAt(start, (int)(length - start));
-        for (int i = tail.Length - 4; i >= 0; i--)
-        {
-            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == signature)
-            {
-                return start + i;
-            }
-        }
-
-        return null;
+        return (found, last);
     }
 
     /// <summary>The local header must say what the central entry says, or a streaming reader sees another file.</summary>
