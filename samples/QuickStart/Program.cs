@@ -44,7 +44,7 @@ static void Describe(string when, ModelFile m)
 {
     TensorStore t = m.Tensors;
     var dtypes = t.Tensors.GroupBy(x => x.DType).Select(g => $"{g.Key.ToSafetensorsName()} x{g.Count()}");
-    var parts = t.Tensors.GroupBy(x => Components.Classify(x.Name)).Select(g => $"{g.Key} {g.Count()}");
+    var parts = m.DetectArchitecture().Components.Select(c => $"{c.Component} {c.TensorCount}");
     Console.WriteLine($"{when,-6} {Path.GetFileName(m.Path)}: {m.Format}, {t.Count} tensors, {new FileInfo(m.Path).Length:N0} bytes on disk");
     Console.WriteLine($"       dtypes: {string.Join(", ", dtypes)}");
     Console.WriteLine($"       parts:  {string.Join(", ", parts)}");

@@ -17,7 +17,7 @@ public sealed class ConversionPlan
         EmaSwapped = plan.EmaSwapped;
         SourceBytes = sourceBytes;
         OutputTensorBytes = Tensors.Sum(t => t.ByteLength);
-        Inputs = [plan.SourcePath, .. plan.ExtraInputs];
+        Inputs = [.. plan.InputFiles];
     }
 
     /// <summary>The tensors to write, in source order.</summary>
@@ -44,7 +44,7 @@ public sealed class ConversionPlan
     /// <summary>How many tensors change dtype.</summary>
     public int CastCount => Tensors.Count(t => t.IsCast);
 
-    /// <summary>Every file the plan reads: the source and any baked-in VAE.</summary>
+    /// <summary>Every file the plan reads: the source (unless it is in memory) and any baked-in VAE.</summary>
     public IReadOnlyList<string> Inputs { get; }
 }
 
@@ -53,4 +53,8 @@ public sealed class ConversionPlan
 /// <param name="Plan">The plan that was executed.</param>
 /// <param name="OutputFileBytes">The size of the output file.</param>
 /// <param name="Elapsed">The wall time of the save.</param>
-public sealed record ConversionResult(string OutputPath, ConversionPlan Plan, long OutputFileBytes, TimeSpan Elapsed);
+public sealed record ConversionResult(string OutputPath, ConversionPlan Plan, long OutputFileBytes, TimeSpan Elapsed)
+{
+    /// <summary>What the save found while reading the tensors (wrong CLIP position ids); empty when nothing was checked.</summary>
+    public IReadOnlyList<string> Findings { get; init; } = [];
+}

@@ -9,16 +9,18 @@ namespace SafeCkpt;
 
 /// <summary>
 /// A model file opened for reading: the entry point of SafeCkpt. The format is decided from the file's first bytes,
-/// not its extension; only headers are read when opening, tensor bytes when saving or when asked for.
+/// not its extension; only headers are read when opening, tensor bytes when saving or when asked for. Conversions
+/// start here with the operations of <see cref="ModelConversions"/> (<c>ToHalf</c>, <c>SelectEma</c>, ...,
+/// <c>SaveSafetensors</c>).
 /// </summary>
 /// <example>
 /// <code>
 /// using var model = ModelFile.Open("model.safetensors");
 /// Console.WriteLine($"{model.Tensors.Count} tensors, {model.Tensors.TotalBytes} bytes");
-/// model.SaveSafetensors("copy.safetensors");
+/// model.SelectEma(false).ToHalf().SaveSafetensors("model-fp16.safetensors");
 /// </code>
 /// </example>
-public sealed class ModelFile : IDisposable
+public sealed class ModelFile : IModelConversion, IDisposable
 {
     private ModelFile(string path, ModelFormat format, TensorStore tensors, CheckpointInfo? checkpoint)
     {
@@ -92,6 +94,26 @@ public sealed class ModelFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens a model held in memory (a file's bytes), of any supported format; for tests and for models that never
+    /// touch the disk. The bytes must not change while the model is open.
+    /// </summary>
+    /// <param name="bytes">The file's bytes.</param>
+    /// <param name="name">The name errors and reports use for it.</param>
+    /// <returns>The open model.</returns>
+    /// <exception cref="UnsupportedFormatException">The bytes are not a format SafeCkpt reads.</exception>
+    /// <exception cref="InvalidCheckpointException">The model is malformed, or exceeds a budget.</exception>
+    /// <exception cref="UnsafeCheckpointException">A PyTorch checkpoint would run code if loaded by PyTorch.</exception>
+    public static ModelFile Open(ReadOnlyMemory<byte> bytes, string name)
+    {
+        var source = new MemoryByteSource(bytes, name);
+        (ModelFormat format, string description) = FormatSniffer.Sniff(source);
+        return OpenSource(source, format, description);
+    }
+
+    /// <summary>A model over tensors built in memory (<see cref="Building.CheckpointBuilder"/>).</summary>
+    internal static ModelFile FromStore(TensorStore tensors, string name) => new(name, ModelFormat.Safetensors, tensors, null);
+
     /// <summary>Tells a file's format from its first bytes without opening it as a model.</summary>
     /// <param name="path">The file to look at.</param>
     /// <returns>The format, or <see cref="ModelFormat.Unknown"/>.</returns>
@@ -102,55 +124,19 @@ public sealed class ModelFile : IDisposable
         return FormatSniffer.Sniff(file).Format;
     }
 
-    /// <summary>Starts a conversion: a pipeline with no transforms yet.</summary>
+    /// <summary>Starts a conversion: a pipeline with no steps yet. The steps are in <see cref="ModelConversions"/>.</summary>
     /// <returns>The pipeline.</returns>
     public ModelPipeline Convert() => new(this, System.Collections.Immutable.ImmutableList<Transforms.TensorTransform>.Empty);
 
-    /// <summary>Starts a conversion that casts floating tensors to F16; see <see cref="ModelPipeline.ToHalf"/>.</summary>
-    /// <param name="components">Only these components; none for all.</param>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline ToHalf(params Models.ModelComponent[] components) => Convert().ToHalf(components);
-
-    /// <summary>Starts a conversion that casts floating tensors to BF16; see <see cref="ModelPipeline.ToBFloat16"/>.</summary>
-    /// <param name="components">Only these components; none for all.</param>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline ToBFloat16(params Models.ModelComponent[] components) => Convert().ToBFloat16(components);
-
-    /// <summary>Starts a conversion that casts floating tensors to F32; see <see cref="ModelPipeline.ToFloat32"/>.</summary>
-    /// <param name="components">Only these components; none for all.</param>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline ToFloat32(params Models.ModelComponent[] components) => Convert().ToFloat32(components);
-
-    /// <summary>Starts a conversion that chooses EMA or non-EMA weights; see <see cref="ModelPipeline.SelectEma"/>.</summary>
-    /// <param name="useEma">True to put the EMA weights in place of the UNet's.</param>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline SelectEma(bool useEma) => Convert().SelectEma(useEma);
-
-    /// <summary>Starts a conversion that removes known junk; see <see cref="ModelPipeline.Prune"/>.</summary>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline Prune() => Convert().Prune();
-
-    /// <summary>Starts a conversion that bakes in a VAE; see <see cref="ModelPipeline.ReplaceVae(ModelFile)"/>.</summary>
-    /// <param name="vae">The open VAE file; keep it open until saving.</param>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline ReplaceVae(ModelFile vae) => Convert().ReplaceVae(vae);
-
-    /// <summary>Starts a conversion that bakes in a VAE given by path; see <see cref="ModelPipeline.ReplaceVae(string)"/>.</summary>
-    /// <param name="vaePath">The VAE file.</param>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline ReplaceVae(string vaePath) => Convert().ReplaceVae(vaePath);
-
-    /// <summary>Starts a conversion that fixes CLIP position ids; see <see cref="ModelPipeline.FixClipPositionIds"/>.</summary>
-    /// <returns>The pipeline.</returns>
-    public ModelPipeline FixClipPositionIds() => Convert().FixClipPositionIds();
-
-    /// <summary>Writes every tensor and the metadata, unchanged, to a safetensors file.</summary>
-    /// <param name="path">The output file; never the input.</param>
-    /// <param name="options">Overwrite, flush and progress settings.</param>
-    /// <param name="cancellationToken">Cancels the write; no partial file is left.</param>
-    /// <exception cref="OutputException">The output exists, is the input, or cannot be written.</exception>
-    public void SaveSafetensors(string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
-        SafetensorsWriter.Write(Tensors, path, options, cancellationToken);
+    /// <summary>Compares this model's tensors with another's: names, dtypes, shapes and values.</summary>
+    /// <param name="other">The model to compare with.</param>
+    /// <param name="cancellationToken">Cancels the comparison.</param>
+    /// <returns>What is only in one model, and every common tensor's differences.</returns>
+    public Analysis.DiffReport CompareTo(ModelFile other, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return Analysis.ModelDiff.Compare(Tensors, other.Tensors, cancellationToken);
+    }
 
     /// <summary>
     /// Tells which architecture the model is (or which kind of file: VAE, LoRA, ...) from its tensor names and

@@ -28,7 +28,7 @@ public class ModelFileTests
         Assert.Equal(ModelFormat.Safetensors, m.Format);
         Assert.Equal(ModelFormat.Safetensors, ModelFile.DetectFormat(path));
         Assert.Equal("pt", m.Metadata["format"]);
-        Assert.Equal(1, m.Tensors.Count);
+        Assert.Single(m.Tensors);
     }
 
     [Theory]

@@ -82,7 +82,7 @@ internal static class ConvertCommand
         }
         else
         {
-            foreach (string note in r.Plan.Notes)
+            foreach (string note in r.Plan.Notes.Concat(r.Findings))
             {
                 stdout.WriteLine(note);
             }
@@ -222,7 +222,7 @@ internal static class ConvertCommand
             w.WriteNumber("dropped", r.Plan.Dropped.Count);
             w.WriteNumber("emaSwapped", r.Plan.EmaSwapped);
             w.WriteNumber("seconds", Math.Round(r.Elapsed.TotalSeconds, 3));
-            JsonOutput.WriteStrings(w, "notes", r.Plan.Notes);
+            JsonOutput.WriteStrings(w, "notes", [.. r.Plan.Notes, .. r.Findings]);
         });
     }
 }

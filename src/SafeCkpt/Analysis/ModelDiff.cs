@@ -32,7 +32,7 @@ public sealed record DiffReport(IReadOnlyList<string> OnlyInA, IReadOnlyList<str
 /// missing and extra keys, shape and dtype changes, and the maximum and mean absolute difference of the values
 /// (floating tensors compared as float64 after an exact widening; integers as integers).
 /// </summary>
-public static class ModelDiff
+internal static class ModelDiff
 {
     private const int ChunkElements = 1 << 20;
 

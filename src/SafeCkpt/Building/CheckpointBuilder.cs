@@ -102,24 +102,29 @@ public sealed class CheckpointBuilder
         return this;
     }
 
-    /// <summary>Returns the tensors built so far as a store (in memory; nothing to dispose but harmless to).</summary>
-    /// <returns>A store over the added tensors.</returns>
-    public TensorStore Build() => new(_tensors.ToList(), _metadata, owned: null);
+    /// <summary>Returns the tensors built so far as an open model (in memory; nothing to dispose but harmless to).</summary>
+    /// <param name="name">The name errors and reports use for the model.</param>
+    /// <returns>A model over the added tensors, ready to inspect or convert.</returns>
+    public ModelFile Build(string name = "<built>") => ModelFile.FromStore(new TensorStore(_tensors.ToList(), _metadata, owned: null), name);
 
-    /// <summary>Writes the tensors and metadata to a safetensors file.</summary>
+    /// <summary>Writes the tensors and metadata to a safetensors file: <c>Build().SaveSafetensors(path)</c>.</summary>
     /// <param name="path">The output file.</param>
     /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <returns>What was written.</returns>
     /// <exception cref="OutputException">The output exists or cannot be written.</exception>
-    public void SaveSafetensors(string path, SaveOptions? options = null) =>
-        SafetensorsWriter.Write(_tensors, _metadata, path, options ?? SaveOptions.Default, [], CancellationToken.None);
+    public ConversionResult SaveSafetensors(string path, SaveOptions? options = null) => Build().SaveSafetensors(path, options);
 
-    /// <summary>Writes the tensors as a PyTorch zip checkpoint (<c>{"state_dict": ...}</c>, as torch.save writes it); metadata is not kept (a .ckpt has no place for it).</summary>
+    /// <summary>
+    /// Writes the tensors as a PyTorch zip checkpoint, laid out as a conversion of a safetensors file would be
+    /// (<c>{"state_dict": ...}</c> for a full checkpoint, A1111's dict for an embedding, else a top-level dict);
+    /// metadata is not kept (a .ckpt has no place for it). <c>Build().SaveCkpt(path)</c>.
+    /// </summary>
     /// <param name="path">The output file.</param>
     /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <returns>What was written.</returns>
     /// <exception cref="ConversionException">A tensor's dtype cannot be held by a .ckpt (U16/U32/U64/F8...).</exception>
     /// <exception cref="OutputException">The output exists or cannot be written.</exception>
-    public void SaveCkpt(string path, SaveOptions? options = null) =>
-        Formats.Torch.CkptWriter.Write(_tensors, null, path, options ?? SaveOptions.Default, [], CancellationToken.None);
+    public ConversionResult SaveCkpt(string path, SaveOptions? options = null) => Build().SaveCkpt(path, options);
 
     private CheckpointBuilder AddSource(TensorInfo info, TensorSource source)
     {

@@ -20,9 +20,9 @@ internal sealed unsafe class AtomicOutput : IDisposable
     private readonly bool _overwrite;
     private readonly string[] _inputs;
     private SafeFileHandle? _handle;
+    private SafeFileHandle? _fragments;
     private byte* _staging;
-    private int _staged;
-    private long _flushed;
+    private long _end;
     private bool _finished;
     private bool _committed;
 
@@ -35,6 +35,9 @@ internal sealed unsafe class AtomicOutput : IDisposable
         _overwrite = overwrite;
         if (direct)
         {
+            // Whole aligned blocks go through the O_DIRECT handle; the partial blocks at the ends of a write go
+            // through a buffered handle of the same file, so writes may come in any order and need no padding.
+            _fragments = File.OpenHandle(tempPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, FileOptions.None);
             _staging = (byte*)NativeMemory.AlignedAlloc(StagingSize, DirectIO.Alignment);
         }
     }
@@ -45,8 +48,8 @@ internal sealed unsafe class AtomicOutput : IDisposable
     /// <summary>Whether the output is written with O_DIRECT.</summary>
     public bool IsDirect => _staging != null;
 
-    /// <summary>The number of bytes appended so far.</summary>
-    public long Position => _flushed + _staged;
+    /// <summary>The end of the furthest byte written so far: where <see cref="Append"/> writes.</summary>
+    public long Position => _end;
 
     /// <summary>
     /// Checks the target and creates the temporary file. <paramref name="inputs"/> are the files being read: the
@@ -134,7 +137,14 @@ internal sealed unsafe class AtomicOutput : IDisposable
     }
 
     /// <summary>Appends <paramref name="data"/> at <see cref="Position"/>.</summary>
-    public void Append(ReadOnlySpan<byte> data)
+    public void Append(ReadOnlySpan<byte> data) => Write(_end, data);
+
+    /// <summary>
+    /// Writes <paramref name="data"/> at <paramref name="offset"/>; writes may come in any order but must not
+    /// overlap. With O_DIRECT, the whole 4 KiB blocks are written straight from <paramref name="data"/> when its
+    /// memory is aligned like the file offset (the streamer's buffers are), else through an aligned staging buffer.
+    /// </summary>
+    public void Write(long offset, ReadOnlySpan<byte> data)
     {
         ObjectDisposedException.ThrowIf(_handle is null, this);
         if (_finished)
@@ -142,27 +152,46 @@ internal sealed unsafe class AtomicOutput : IDisposable
             throw new InvalidOperationException("The output is finished.");
         }
 
+        _end = Math.Max(_end, offset + data.Length);
         if (_staging == null)
         {
-            Write(_handle, data, _flushed);
-            _flushed += data.Length;
+            WriteAt(_handle, data, offset);
             return;
         }
 
-        while (!data.IsEmpty)
+        const int A = DirectIO.Alignment;
+        long end = offset + data.Length;
+        long first = (offset + A - 1) / A * A;
+        long last = end / A * A;
+        if (first >= last)
         {
-            int n = Math.Min(StagingSize - _staged, data.Length);
-            data[..n].CopyTo(new Span<byte>(_staging + _staged, n));
-            _staged += n;
-            data = data[n..];
-            if (_staged == StagingSize)
+            WriteAt(_fragments!, data, offset);
+            return;
+        }
+
+        WriteAt(_fragments!, data[..(int)(first - offset)], offset);
+        ReadOnlySpan<byte> whole = data.Slice((int)(first - offset), (int)(last - first));
+        fixed (byte* p = whole)
+        {
+            if ((nuint)p % A == 0)
             {
-                FlushStaging(StagingSize);
+                WriteAt(_handle, whole, first);
+            }
+            else
+            {
+                for (int done = 0; done < whole.Length; done += StagingSize)
+                {
+                    int n = Math.Min(StagingSize, whole.Length - done);
+                    whole.Slice(done, n).CopyTo(new Span<byte>(_staging, n));
+                    WriteAt(_handle, new ReadOnlySpan<byte>(_staging, n), first + done);
+                }
             }
         }
+
+        WriteAt(_fragments!, data[(int)(last - offset)..], last);
     }
 
-    /// <summary>Writes the last staged bytes and sets the file's length.</summary>
+    /// <summary>Sets the file's length to the end of the furthest byte written.</summary>
     public void FinishAppending()
     {
         ObjectDisposedException.ThrowIf(_handle is null, this);
@@ -171,16 +200,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
             return;
         }
 
-        long length = Position;
-        if (_staging != null && _staged > 0)
-        {
-            // O_DIRECT writes whole aligned blocks: pad the tail with zeros, then cut the file back to its length.
-            int padded = (_staged + DirectIO.Alignment - 1) / DirectIO.Alignment * DirectIO.Alignment;
-            new Span<byte>(_staging + _staged, padded - _staged).Clear();
-            FlushStaging(padded);
-        }
-
-        SetLength(length);
+        SetLength(_end);
         _finished = true;
     }
 
@@ -192,7 +212,7 @@ internal sealed unsafe class AtomicOutput : IDisposable
         {
             if (flushToDisk)
             {
-                RandomAccess.FlushToDisk(_handle!);
+                RandomAccess.FlushToDisk(_fragments ?? _handle!);
             }
 
             CloseHandles();
@@ -228,18 +248,11 @@ internal sealed unsafe class AtomicOutput : IDisposable
         }
     }
 
-    private void FlushStaging(int length)
-    {
-        Write(_handle!, new ReadOnlySpan<byte>(_staging, length), _flushed);
-        _flushed += _staged;
-        _staged = 0;
-    }
-
     private void SetLength(long length)
     {
         try
         {
-            RandomAccess.SetLength(_handle!, length);
+            RandomAccess.SetLength(_fragments ?? _handle!, length);
         }
         catch (IOException ex)
         {
@@ -247,8 +260,13 @@ internal sealed unsafe class AtomicOutput : IDisposable
         }
     }
 
-    private void Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    private void WriteAt(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
     {
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
         try
         {
             RandomAccess.Write(handle, data, offset);
@@ -267,6 +285,8 @@ internal sealed unsafe class AtomicOutput : IDisposable
     {
         _handle?.Dispose();
         _handle = null;
+        _fragments?.Dispose();
+        _fragments = null;
     }
 
     private static bool IsDiskFull(IOException ex) => ex.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027) || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);

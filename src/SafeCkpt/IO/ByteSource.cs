@@ -117,7 +117,7 @@ internal sealed class FileByteSource : ByteSource
             }
             catch (ObjectDisposedException ex)
             {
-                throw new InvalidOperationException($"{Name} has been closed; keep the ModelFile or TensorStore open while reading tensors.", ex);
+                throw new ObjectDisposedException(Name, $"{Name} was closed; keep the ModelFile open until its tensors are read or saved. ({ex.Message})");
             }
             catch (IOException ex)
             {

@@ -1,20 +1,25 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using SafeCkpt.Tensors;
 
 namespace SafeCkpt.IO;
 
 /// <summary>
-/// Appends tensors to an output file in bounded chunks, in file order: the one streaming loop both writers use. Two
-/// stages overlap: the calling thread reads (and casts) chunk N+1 while a writer thread appends chunk N. At most
-/// <see cref="Buffers"/> chunks of <see cref="ChunkSize"/> bytes are in flight, plus a cast's input buffer.
+/// Copies tensors into an output file in bounded chunks: the one streaming loop both writers use, and the one place
+/// that chooses chunk sizes. Each item says where in the output it goes, so the input is read in file order
+/// (<see cref="InInputOrder"/>) whatever order the output lays tensors out in. Two stages overlap: the calling thread
+/// reads (and casts) chunk N+1 while a writer thread writes chunk N. At most <see cref="Buffers"/> chunks of
+/// <see cref="ChunkSize"/> bytes are in flight.
 /// </summary>
-internal sealed class TensorStreamer
+internal sealed unsafe class TensorStreamer
 {
     /// <summary>The chunk size: output bytes per write.</summary>
     public const int ChunkSize = 8 << 20;
 
     /// <summary>The chunks in flight between the two stages.</summary>
     public const int Buffers = 3;
+
+    private const int Align = DirectIO.Alignment;
 
     private readonly AtomicOutput _output;
     private readonly SaveOptions _options;
@@ -28,24 +33,61 @@ internal sealed class TensorStreamer
     }
 
     /// <summary>
-    /// One tensor to append: bytes to write before it (a zip local header), its source, an optional observer of
-    /// every chunk of the tensor (checksums), and bytes to write after it, made once every chunk was observed (a zip
-    /// data descriptor with the checksum).
+    /// One tensor to write at <paramref name="Offset"/>: bytes to write first (a zip local header), its source, an
+    /// optional observer of every chunk of the tensor (checksums), and bytes to write right after it, made once every
+    /// chunk was observed (a zip data descriptor with the checksum).
     /// </summary>
-    public readonly record struct Item(string Name, TensorSource Source, byte[]? Prefix = null, Action<ReadOnlySpan<byte>>? Observe = null, Func<byte[]>? Suffix = null);
+    public readonly record struct Item(string Name, TensorSource Source, long Offset, byte[]? Prefix = null, Action<ReadOnlySpan<byte>>? Observe = null, Func<byte[]>? Suffix = null)
+    {
+        /// <summary>Where the tensor's own bytes start in the output.</summary>
+        public long DataOffset => Offset + (Prefix?.Length ?? 0);
+    }
 
-    /// <summary>Appends every item; returns when all bytes are written, or throws the first error of either stage.</summary>
+    /// <summary>
+    /// The items in the order their bytes lie in the inputs: grouped by input file (in order of first appearance),
+    /// then by position; items without a file position (in memory, computed) keep their relative order.
+    /// </summary>
+    public static List<Item> InInputOrder(IEnumerable<Item> items)
+    {
+        var files = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        return items
+            .Select((item, i) => (item, i, pos: item.Source.Position))
+            .OrderBy(x => x.pos.File is null ? -1 : files.TryGetValue(x.pos.File, out int f) ? f : files[x.pos.File] = files.Count)
+            .ThenBy(x => x.pos.File is null ? x.i : x.pos.Offset)
+            .Select(x => x.item)
+            .ToList();
+    }
+
+    /// <summary>Writes every item, in the given order; returns when all bytes are written, or throws the first error of either stage.</summary>
     public void CopyAll(IReadOnlyList<Item> items)
     {
         long total = items.Sum(i => i.Source.Length);
-        int size = (int)Math.Clamp(total, 1, ChunkSize);
-        using var free = new BlockingCollection<byte[]>(Buffers);
-        using var full = new BlockingCollection<(byte[] Buffer, int Length, bool Pooled, string Name)>(Buffers + 1);
-        for (int i = 0; i < Buffers; i++)
+        int size = (int)Math.Min(ChunkSize, (total + (2 * Align) - 1) / Align * Align);
+        var buffers = new List<nint>();
+        using var free = new BlockingCollection<nint>(Buffers);
+        using var full = new BlockingCollection<Chunk>(Buffers + 1);
+        try
         {
-            free.Add(GC.AllocateUninitializedArray<byte>(size));
-        }
+            for (int i = 0; i < Buffers; i++)
+            {
+                nint b = (nint)NativeMemory.AlignedAlloc((nuint)size, Align);
+                buffers.Add(b);
+                free.Add(b);
+            }
 
+            Run(items, total, size, free, full);
+        }
+        finally
+        {
+            foreach (nint b in buffers)
+            {
+                NativeMemory.AlignedFree((void*)b);
+            }
+        }
+    }
+
+    private void Run(IReadOnlyList<Item> items, long total, int size, BlockingCollection<nint> free, BlockingCollection<Chunk> full)
+    {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
         Exception? writeError = null;
         var writer = new Thread(() =>
@@ -53,15 +95,18 @@ internal sealed class TensorStreamer
             long done = 0;
             try
             {
-                foreach ((byte[] buffer, int length, bool pooled, string name) in full.GetConsumingEnumerable(failed.Token))
+                foreach (Chunk c in full.GetConsumingEnumerable(failed.Token))
                 {
-                    _output.Append(buffer.AsSpan(0, length));
-                    if (pooled)
+                    if (c.Bytes is not null)
                     {
-                        done += length;
-                        _options.Progress?.Report(new SaveProgress(done, total, name));
-                        free.Add(buffer, failed.Token);
+                        _output.Write(c.Offset, c.Bytes);
+                        continue;
                     }
+
+                    _output.Write(c.Offset, new ReadOnlySpan<byte>((byte*)c.Buffer + c.Start, c.Length));
+                    done += c.Length;
+                    _options.Progress?.Report(new SaveProgress(done, total, c.Name));
+                    free.Add(c.Buffer, failed.Token);
                 }
             }
             catch (OperationCanceledException) when (failed.IsCancellationRequested)
@@ -87,22 +132,27 @@ internal sealed class TensorStreamer
             {
                 if (item.Prefix is { Length: > 0 } prefix)
                 {
-                    full.Add((prefix, prefix.Length, false, item.Name), failed.Token);
+                    full.Add(new Chunk(item.Name, item.Offset, prefix, 0, 0, prefix.Length), failed.Token);
                 }
 
+                long at = item.DataOffset;
                 for (long offset = 0; offset < item.Source.Length;)
                 {
-                    byte[] buffer = free.Take(failed.Token);
-                    int n = (int)Math.Min(buffer.Length, item.Source.Length - offset);
-                    item.Source.Read(offset, buffer.AsSpan(0, n));
-                    item.Observe?.Invoke(buffer.AsSpan(0, n));
-                    full.Add((buffer, n, true, item.Name), failed.Token);
+                    // The first chunk ends on an aligned output offset and starts in its buffer at the same place within
+                    // a 4 KiB block as in the file, so every chunk's whole blocks can go to O_DIRECT without a copy.
+                    int start = (int)((at + offset) % Align);
+                    int n = (int)Math.Min(size - start, item.Source.Length - offset);
+                    nint buffer = free.Take(failed.Token);
+                    var span = new Span<byte>((byte*)buffer + start, n);
+                    item.Source.Read(offset, span);
+                    item.Observe?.Invoke(span);
+                    full.Add(new Chunk(item.Name, at + offset, null, buffer, start, n), failed.Token);
                     offset += n;
                 }
 
                 if (item.Suffix?.Invoke() is { Length: > 0 } suffix)
                 {
-                    full.Add((suffix, suffix.Length, false, item.Name), failed.Token);
+                    full.Add(new Chunk(item.Name, at + item.Source.Length, suffix, 0, 0, suffix.Length), failed.Token);
                 }
             }
 
@@ -127,4 +177,7 @@ internal sealed class TensorStreamer
 
         _cancellationToken.ThrowIfCancellationRequested();
     }
+
+    /// <summary>A write for the writer thread: small owned bytes, or a range of a pooled aligned buffer.</summary>
+    private readonly record struct Chunk(string Name, long Offset, byte[]? Bytes, nint Buffer, int Start, int Length);
 }

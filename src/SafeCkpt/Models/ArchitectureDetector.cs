@@ -16,7 +16,7 @@ namespace SafeCkpt.Models;
 /// a disagreement is reported as a conflict. Tensor bytes are read only for the CLIP position ids and, for
 /// SD 2.x, one norm bias (ComfyUI's v-prediction heuristic).
 /// </summary>
-public static class ArchitectureDetector
+internal static class ArchitectureDetector
 {
     /// <summary>
     /// A yaml line <c>parameterization: v</c> (quoted or not, a comment after it allowed), read without a regex: a

@@ -1,7 +1,7 @@
 namespace SafeCkpt.Models;
 
 /// <summary>A tensor's <see cref="ModelComponent"/> by its key prefix (the prefixes live in <see cref="KeyPrefixes"/>).</summary>
-public static class Components
+internal static class Components
 {
     /// <summary>The prefix of the UNet's keys in an LDM/SGM single-file checkpoint.</summary>
     public const string UNetPrefix = KeyPrefixes.UNet;

@@ -17,7 +17,7 @@ namespace SafeCkpt.Models;
 /// <c>modules.models.diffusion.ddpm_edit</c> for InstructPix2Pix; tests/consumers/yaml_build_check.py builds
 /// each one under that code.
 /// </summary>
-public static class ConfigYaml
+internal static class ConfigYaml
 {
     private static readonly HashSet<string> Supported = new(ArchitectureCatalog.ConfigYamlIds, StringComparer.Ordinal);
 

@@ -61,7 +61,7 @@ internal static class EmbeddingForms
         if (t.Shape.Count == 1)
         {
             // A1111 reads string_to_param as [vectors, width]; only its one-key rule unsqueezes a single vector.
-            plan.Tensors[0] = t = t.WithData(new TensorInfo(t.Source.Name, t.Source.DType, [1, t.Shape[0]]), t.Data, t.Origin);
+            plan.Tensors[0] = t = t.WithData(new TensorInfo(t.Source.Name, t.Source.DType, [1, t.Shape[0]]), t.Input, t.Origin);
             plan.Notes.Add($"embedding: {t.Name} is one vector; written as [1, {t.Shape[1]}].");
         }
 

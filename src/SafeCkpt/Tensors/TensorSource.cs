@@ -14,6 +14,9 @@ internal abstract class TensorSource
     /// <summary>Fills <paramref name="destination"/> with the bytes starting at <paramref name="offset"/>.</summary>
     public abstract void Read(long offset, Span<byte> destination);
 
+    /// <summary>Where the bytes lie in an input file, so a save can read its inputs in file order; no file for computed or in-memory bytes.</summary>
+    public virtual (object? File, long Offset) Position => (null, 0);
+
     protected void CheckRange(long offset, int count)
     {
         if (offset < 0 || count < 0 || offset > Length - count)
@@ -31,6 +34,8 @@ internal sealed class RangeTensorSource(ByteSource source, long start, long leng
     public ByteSource Source => source;
 
     public long Start => start;
+
+    public override (object? File, long Offset) Position => (source, start);
 
     public override void Read(long offset, Span<byte> destination)
     {
@@ -70,6 +75,8 @@ internal sealed class ZeroTensorSource(long length) : TensorSource
 internal sealed class ByteSwapTensorSource(TensorSource inner, int elementSize) : TensorSource
 {
     public override long Length => inner.Length;
+
+    public override (object? File, long Offset) Position => inner.Position;
 
     public override void Read(long offset, Span<byte> destination)
     {

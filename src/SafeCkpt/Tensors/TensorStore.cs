@@ -7,9 +7,11 @@ namespace SafeCkpt.Tensors;
 /// <summary>
 /// A lazy, read-only set of named tensors: the names, dtypes and shapes are known up front, the bytes are read
 /// from the file only when asked for (<see cref="ReadTensor(string)"/>, or in chunks with
-/// <see cref="ReadTensorChunk"/>). Dispose it (or the <see cref="ModelFile"/> that owns it) to close the file.
+/// <see cref="ReadTensorChunk"/>). Enumerating it yields the tensors in file order. Dispose it (or the
+/// <see cref="ModelFile"/> that owns it) to close the file.
 /// </summary>
-public sealed class TensorStore : IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1710:Identifiers should have correct suffix", Justification = "A store of tensors, named as users know it; enumerable for convenience.")]
+public sealed class TensorStore : IReadOnlyCollection<TensorInfo>, IDisposable
 {
     /// <summary>The most tensors one file may hold, in every format (an SDXL checkpoint has about 2,500); checked while the header or pickle is read.</summary>
     internal const int MaxTensors = 262_144;
@@ -190,6 +192,13 @@ public sealed class TensorStore : IDisposable
         return n;
     }
 
+    /// <summary>Enumerates the tensors, in the order of their data in the source file.</summary>
+    /// <returns>The enumerator.</returns>
+    public IEnumerator<TensorInfo> GetEnumerator() => Tensors.GetEnumerator();
+
+    /// <inheritdoc/>
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
     /// <summary>Closes the underlying file. Tensor descriptions stay readable; tensor bytes do not.</summary>
     public void Dispose()
     {
@@ -200,15 +209,17 @@ public sealed class TensorStore : IDisposable
         }
     }
 
-    /// <summary>The source of tensor <paramref name="i"/>, for writers and transforms.</summary>
-    internal TensorSource SourceAt(int i) => _sources[i];
+    /// <summary>The source of the named tensor, for transforms and reports; the store must be open.</summary>
+    internal TensorSource SourceAt(string name)
+    {
+        ThrowIfDisposed();
+        return _sources[IndexOf(name)];
+    }
 
-    /// <summary>The source of the named tensor, for writers and transforms.</summary>
-    internal TensorSource SourceAt(string name) => _sources[IndexOf(name)];
-
-    /// <summary>The (description, source) pairs, in order.</summary>
+    /// <summary>The (description, source) pairs, in order; the store must be open.</summary>
     internal IEnumerable<(TensorInfo Info, TensorSource Source)> Entries()
     {
+        ThrowIfDisposed();
         for (int i = 0; i < _tensors.Length; i++)
         {
             yield return (_tensors[i], _sources[i]);
@@ -232,9 +243,18 @@ public sealed class TensorStore : IDisposable
         return i;
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/>, naming the file, once the store is closed.</summary>
+    internal void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            throw new ObjectDisposedException(FilePath ?? nameof(TensorStore), $"{FilePath ?? "The model"} was closed; keep the ModelFile open until its tensors are read or saved.");
+        }
+    }
+
     private void Read(int i, long offset, Span<byte> destination)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfDisposed();
         _sources[i].Read(offset, destination);
     }
 }

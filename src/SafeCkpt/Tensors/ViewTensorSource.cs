@@ -57,6 +57,8 @@ internal sealed class ViewTensorSource : TensorSource
 
     public override long Length { get; }
 
+    public override (object? File, long Offset) Position => _storage.Position is (object file, long at) ? (file, at + (_offset * _elementSize)) : (null, 0);
+
     public override void Read(long offset, Span<byte> destination)
     {
         CheckRange(offset, destination.Length);

@@ -28,6 +28,8 @@ internal sealed class CastTensorSource : TensorSource
 
     public override long Length { get; }
 
+    public override (object? File, long Offset) Position => _inner.Position;
+
     public override void Read(long offset, Span<byte> destination)
     {
         CheckRange(offset, destination.Length);

@@ -10,7 +10,7 @@ namespace SafeCkpt.Transforms;
 /// as <c>v_pred</c>, shape [0, 4] placeholders) are cast like the rest, as torch's <c>.half()</c> casts them; their
 /// loaders test only that the key exists. A real upcast: <c>ToFloat32</c> turns F16/BF16 into F32.
 /// </summary>
-public sealed class CastTransform : TensorTransform
+internal sealed class CastTransform : TensorTransform
 {
     /// <summary>Creates the cast.</summary>
     /// <param name="target">The floating dtype to write: F16, BF16, F32 or F64.</param>

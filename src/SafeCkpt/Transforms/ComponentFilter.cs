@@ -3,7 +3,7 @@ using SafeCkpt.Models;
 namespace SafeCkpt.Transforms;
 
 /// <summary>Drops every tensor of the given components (e.g. the VAE of a "baked VAE" model).</summary>
-public sealed class ComponentFilter : TensorTransform
+internal sealed class ComponentFilter : TensorTransform
 {
     /// <summary>Creates the filter.</summary>
     /// <param name="drop">The components to drop.</param>

@@ -7,7 +7,7 @@ namespace SafeCkpt.Transforms;
 /// (LitEma naming: <c>model_ema.</c> + the key after <c>model.</c> with its dots removed, and the known variants)
 /// take the place of the UNet weights; either way every <c>model_ema.*</c> key is dropped.
 /// </summary>
-public sealed class EmaSelection : TensorTransform
+internal sealed class EmaSelection : TensorTransform
 {
     /// <summary>Creates the selection.</summary>
     /// <param name="useEma">True to put the EMA weights in place of the UNet's; false to drop them.</param>
@@ -66,7 +66,7 @@ public sealed class EmaSelection : TensorTransform
                             throw new ConversionException(SafeCkptErrorCode.ShapeMismatch, plan.SourcePath, $"{plan.SourcePath}: EMA tensor {candidate} has shape {e.Source.FormatShape()} but {t.Name} has {t.Source.FormatShape()}; the EMA weights do not belong to this model.");
                         }
 
-                        plan.Tensors[i] = t.WithData(e.Source, e.Data, "ema");
+                        plan.Tensors[i] = t.WithData(e.Source, e.Input, "ema");
                         swapped++;
                         break;
                     }

@@ -10,7 +10,7 @@ namespace SafeCkpt.Transforms;
 /// merge, off by rounding, or missing) and reports which positions were wrong. Old-transformers keys
 /// (<c>cond_stage_model.transformer.embeddings.*</c>) are renamed to the <c>text_model.</c> form first.
 /// </summary>
-public sealed class FixClipPositionIds : TensorTransform
+internal sealed class FixClipPositionIds : TensorTransform
 {
     /// <summary>The position-ids keys of SD 1.x and SDXL checkpoints.</summary>
     public static IReadOnlyList<string> Keys { get; } = KeyPrefixes.FixablePositionIds;
@@ -31,7 +31,7 @@ public sealed class FixClipPositionIds : TensorTransform
     /// </summary>
     internal static List<int>? WrongPositions(TensorInfo info, TensorSource data)
     {
-        if (info.ElementCount != 77 || info.ByteLength > 77 * 8)
+        if (!IsReadable(info))
         {
             return null;
         }
@@ -63,7 +63,6 @@ public sealed class FixClipPositionIds : TensorTransform
     internal override void Apply(TensorPlan plan)
     {
         RenameOldKeys(plan);
-        var correct = new MemoryTensorSource(MemoryMarshal.AsBytes(Enumerable.Range(0, 77).Select(i => (long)i).ToArray().AsSpan()).ToArray());
         bool sawText = false;
         foreach (string key in Keys)
         {
@@ -75,7 +74,7 @@ public sealed class FixClipPositionIds : TensorTransform
             {
                 if (hasEncoder)
                 {
-                    plan.Tensors.Add(new PlannedTensor(key, fixedInfo, correct, null, "fixed"));
+                    plan.Tensors.Add(new PlannedTensor(key, fixedInfo, new MemoryTensorSource(Correct), null, "fixed"));
                     plan.Notes.Add($"CLIP: {key} was missing; added as int64 0..76.");
                     sawText = true;
                 }
@@ -85,23 +84,18 @@ public sealed class FixClipPositionIds : TensorTransform
 
             sawText = true;
             PlannedTensor t = plan.Tensors[i];
-            List<int>? wrong = WrongPositions(t.Source, t.Data);
-            if (wrong is null)
+            if (!IsReadable(t.Source))
             {
                 plan.Notes.Add($"CLIP: {key} is {t.Source.DType.ToSafetensorsName()} {t.Source.FormatShape()}, not 77 position ids; left as it is.");
                 continue;
             }
 
-            if (wrong.Count == 0 && t.Source.DType == DType.Int64 && t.Shape.SequenceEqual([1L, 77L]))
-            {
-                plan.Notes.Add($"CLIP: {key} is correct.");
-                continue;
-            }
-
-            plan.Tensors[i] = new PlannedTensor(key, fixedInfo, correct, null, "fixed", plan.Tensors[i].Slot);
-            plan.Notes.Add(wrong.Count == 0
-                ? $"CLIP: {key} held the right values as {t.Source.DType.ToSafetensorsName()} {t.Source.FormatShape()}; now int64 [1, 77]."
-                : $"CLIP: {key} had {wrong.Count} wrong positions ({string.Join(", ", wrong.Take(20))}{(wrong.Count > 20 ? ", ..." : string.Empty)}); reset to int64 0..76.");
+            // Planning reads no tensor bytes: the values are checked as the save reads them, and reported then.
+            var check = new CheckedPositionIds(key, t.Source, t.Input, plan.Findings);
+            plan.Tensors[i] = new PlannedTensor(key, fixedInfo, check, null, "fixed", t.Slot);
+            plan.Notes.Add(t.Source.DType == DType.Int64 && t.Shape.SequenceEqual([1L, 77L])
+                ? $"CLIP: {key} is written as int64 0..76; its values are checked while saving and any wrong position is reported."
+                : $"CLIP: {key} is {t.Source.DType.ToSafetensorsName()} {t.Source.FormatShape()}; written as int64 [1, 77] (0..76), wrong positions reported while saving.");
         }
 
         if (!sawText)
@@ -109,6 +103,13 @@ public sealed class FixClipPositionIds : TensorTransform
             plan.Notes.Add("CLIP: no CLIP text encoder with position ids found; nothing to fix.");
         }
     }
+
+    /// <summary>Whether a tensor holds 77 values of a dtype position ids are stored in, so they can be checked.</summary>
+    internal static bool IsReadable(TensorInfo info) =>
+        info.ElementCount == 77 && info.DType is DType.Int64 or DType.Int32 or DType.Float64 or DType.Float32 or DType.Float16 or DType.BFloat16;
+
+    /// <summary>int64 0..76, the correct position ids.</summary>
+    private static byte[] Correct => MemoryMarshal.AsBytes(Enumerable.Range(0, 77).Select(i => (long)i).ToArray().AsSpan()).ToArray();
 
     private static void RenameOldKeys(TensorPlan plan)
     {
@@ -129,6 +130,34 @@ public sealed class FixClipPositionIds : TensorTransform
         if (renamed > 0)
         {
             plan.Notes.Add($"CLIP: {renamed} old-style text encoder keys renamed to the text_model. form.");
+        }
+    }
+
+    /// <summary>
+    /// The fixed position ids as a source: when the save reads it, it reads the original values once, records which
+    /// positions were wrong in the save's findings, and yields int64 0..76.
+    /// </summary>
+    private sealed class CheckedPositionIds(string key, TensorInfo original, TensorSource input, System.Collections.Concurrent.ConcurrentQueue<string> findings) : TensorSource
+    {
+        private readonly byte[] _correct = Correct;
+        private bool _checked;
+
+        public override long Length => _correct.Length;
+
+        public override void Read(long offset, Span<byte> destination)
+        {
+            CheckRange(offset, destination.Length);
+            if (!_checked)
+            {
+                _checked = true;
+                List<int> wrong = WrongPositions(original, input)!;
+                bool exact = original.DType == DType.Int64 && original.Shape.SequenceEqual([1L, 77L]);
+                findings.Enqueue(wrong.Count == 0
+                    ? exact ? $"CLIP: {key} is correct." : $"CLIP: {key} held the right values as {original.DType.ToSafetensorsName()} {original.FormatShape()}; now int64 [1, 77]."
+                    : $"CLIP: {key} had {wrong.Count} wrong positions ({string.Join(", ", wrong.Take(20))}{(wrong.Count > 20 ? ", ..." : string.Empty)}); reset to int64 0..76.");
+            }
+
+            _correct.AsSpan((int)offset, destination.Length).CopyTo(destination);
         }
     }
 }

@@ -5,18 +5,23 @@ namespace SafeCkpt.Transforms;
 
 /// <summary>
 /// One tensor of a conversion plan: the name it will have, where its bytes come from, and the dtype it will be
-/// written as. Planning never reads tensor bytes; the writer does, when saving.
+/// written as. Planning never reads tensor bytes; the writer does, when saving, and writes each planned tensor as it
+/// is (its <see cref="Output"/> description and the bytes of <see cref="Data"/>).
 /// </summary>
 public sealed class PlannedTensor
 {
-    internal PlannedTensor(string name, TensorInfo source, TensorSource data, DType? castTo, string origin, string? slot = null)
+    internal PlannedTensor(string name, TensorInfo source, TensorSource input, DType? castTo, string origin, string? slot = null)
     {
         Name = name;
         Slot = slot;
         Source = source;
-        Data = data;
+        Input = input;
         CastTo = castTo;
         Origin = origin;
+        Output = new TensorInfo(name, castTo ?? source.DType, source.Shape);
+
+        // The one place a cast becomes a byte source: the cast transform chose the dtype, this executes it lazily.
+        Data = Output.DType == source.DType ? input : new CastTensorSource(input, source.DType, Output.DType);
     }
 
     /// <summary>The name the tensor will be written under.</summary>
@@ -29,7 +34,7 @@ public sealed class PlannedTensor
     public string Origin { get; }
 
     /// <summary>The dtype the tensor will be written as.</summary>
-    public DType DType => CastTo ?? Source.DType;
+    public DType DType => Output.DType;
 
     /// <summary>The shape (unchanged by every transform).</summary>
     public IReadOnlyList<long> Shape => Source.Shape;
@@ -41,8 +46,15 @@ public sealed class PlannedTensor
     public bool IsCast => DType != Source.DType;
 
     /// <summary>The number of bytes the tensor will take in the output.</summary>
-    public long ByteLength => Source.ElementCount * DType.BitSize() / 8;
+    public long ByteLength => Output.ByteLength;
 
+    /// <summary>What the writer writes: the output name, dtype and shape.</summary>
+    internal TensorInfo Output { get; }
+
+    /// <summary>The source tensor's bytes, as stored.</summary>
+    internal TensorSource Input { get; }
+
+    /// <summary>The bytes to write: <see cref="Input"/>, cast when the dtype changes.</summary>
     internal TensorSource Data { get; }
 
     internal DType? CastTo { get; }
@@ -53,15 +65,11 @@ public sealed class PlannedTensor
     /// <inheritdoc/>
     public override string ToString() => IsCast ? $"{Name} {Source.DType.ToSafetensorsName()}->{DType.ToSafetensorsName()} {Source.FormatShape()}" : $"{Name} {DType.ToSafetensorsName()} {Source.FormatShape()}";
 
-    internal PlannedTensor WithName(string name) => new(name, Source, Data, CastTo, Origin, Slot);
+    internal PlannedTensor WithName(string name) => new(name, Source, Input, CastTo, Origin, Slot);
 
-    internal PlannedTensor WithCast(DType? castTo) => new(Name, Source, Data, castTo, Origin, Slot);
+    internal PlannedTensor WithCast(DType? castTo) => new(Name, Source, Input, castTo, Origin, Slot);
 
-    internal PlannedTensor WithData(TensorInfo source, TensorSource data, string origin) => new(Name, source, data, CastTo, origin, Slot);
-
-    /// <summary>The (description, bytes) the writer streams: a cast source when the dtype changes.</summary>
-    internal (TensorInfo Info, TensorSource Source) ToWriteItem() =>
-        (new TensorInfo(Name, DType, Source.Shape), IsCast ? new CastTensorSource(Data, Source.DType, DType) : Data);
+    internal PlannedTensor WithData(TensorInfo source, TensorSource input, string origin) => new(Name, source, input, CastTo, origin, Slot);
 }
 
 /// <summary>A tensor the plan leaves out, and why.</summary>

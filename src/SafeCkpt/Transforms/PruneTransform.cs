@@ -7,7 +7,7 @@ namespace SafeCkpt.Transforms;
 /// leftovers, the VAE's training loss, the diffusion schedule buffers (every UI recomputes them) and CLIP's
 /// <c>logit_scale</c>. Marker tensors (<c>v_pred</c>, <c>ztsnr</c>, <c>edm_*</c>, <c>scaled_fp8</c>) are kept.
 /// </summary>
-public sealed class PruneTransform : TensorTransform
+internal sealed class PruneTransform : TensorTransform
 {
     /// <summary>Key prefixes removed.</summary>
     public static IReadOnlyList<string> JunkPrefixes { get; } = KeyPrefixes.Leftovers;

@@ -1,7 +1,7 @@
 namespace SafeCkpt.Transforms;
 
 /// <summary>Renames tensors with a function; returning null or an empty name drops the tensor.</summary>
-public sealed class RenameTransform : TensorTransform
+internal sealed class RenameTransform : TensorTransform
 {
     private readonly Func<string, string?> _rename;
 
@@ -20,23 +20,17 @@ public sealed class RenameTransform : TensorTransform
 
     internal override void Apply(TensorPlan plan)
     {
+        // Names stay distinct or the pipeline refuses the step: it checks every step's result once.
         plan.Drop(t => string.IsNullOrEmpty(_rename(t.Name)), Description);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < plan.Tensors.Count; i++)
         {
-            string name = _rename(plan.Tensors[i].Name)!;
-            if (!seen.Add(name))
-            {
-                throw new ConversionException(SafeCkptErrorCode.DuplicateKey, plan.SourcePath, $"{plan.SourcePath}: renaming gives two tensors the name '{name}'.");
-            }
-
-            plan.Tensors[i] = plan.Tensors[i].WithName(name);
+            plan.Tensors[i] = plan.Tensors[i].WithName(_rename(plan.Tensors[i].Name)!);
         }
     }
 }
 
 /// <summary>Keeps only the tensors a predicate accepts.</summary>
-public sealed class FilterTransform : TensorTransform
+internal sealed class FilterTransform : TensorTransform
 {
     private readonly Func<PlannedTensor, bool> _keep;
 

@@ -8,7 +8,7 @@ namespace SafeCkpt.Transforms;
 /// prefix, its <c>loss.*</c> and EMA counters dropped) replace the model's VAE tensors of the same name, each shape
 /// checked. Only existing keys are replaced; a model without any VAE gets the whole VAE added.
 /// </summary>
-public sealed class ReplaceVae : TensorTransform
+internal sealed class ReplaceVae : TensorTransform
 {
     private readonly ModelFile? _vae;
 
@@ -85,6 +85,7 @@ public sealed class ReplaceVae : TensorTransform
 
     private static void Apply(TensorPlan plan, ModelFile vaeFile)
     {
+        vaeFile.Tensors.ThrowIfDisposed();
         Dictionary<string, TensorInfo> vae = VaeTensors(vaeFile);
         bool modelHasVae = plan.Tensors.Any(t => t.Name.StartsWith(Components.VaePrefix, StringComparison.Ordinal));
         int replaced = 0;
@@ -126,12 +127,15 @@ public sealed class ReplaceVae : TensorTransform
             }
         }
 
-        plan.ExtraInputs.Add(vaeFile.Path);
+        if (vaeFile.Tensors.FilePath is { } file)
+        {
+            plan.InputFiles.Add(file);
+        }
     }
 }
 
 /// <summary>Keeps only the VAE and writes it as a standalone VAE file (keys without <c>first_stage_model.</c>).</summary>
-public sealed class ExtractVae : TensorTransform
+internal sealed class ExtractVae : TensorTransform
 {
     /// <inheritdoc/>
     public override string Description => "keep only the VAE, as a standalone VAE file";

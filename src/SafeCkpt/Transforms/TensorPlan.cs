@@ -18,13 +18,16 @@ internal sealed class TensorPlan
 
     public List<string> Notes { get; } = [];
 
+    /// <summary>What sources found while the save read them (wrong CLIP position ids); filled during the save.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Findings { get; } = new();
+
     public string SourcePath { get; }
 
     /// <summary>Files a transform opened itself (a VAE given by path); closed when the save (or the plan) is done.</summary>
     public List<IDisposable> Owned { get; } = [];
 
-    /// <summary>Files besides the source that the plan reads from (a VAE being baked in).</summary>
-    public List<string> ExtraInputs { get; } = [];
+    /// <summary>The files the plan reads from: the source (when it is a file) and any VAE being baked in; the output may be none of them.</summary>
+    public List<string> InputFiles { get; } = [];
 
     public int EmaSwapped { get; set; }
 

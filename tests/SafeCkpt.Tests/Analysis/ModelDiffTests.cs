@@ -15,13 +15,13 @@ public class ModelDiffTests
             .Add("changed", new[] { 1f, 2f, 3f, 4f })
             .Add("reshaped", new float[6], 2, 3)
             .Add("only_a", new[] { 1L })
-            .Build();
+            .Build().Tensors;
         TensorStore b = new CheckpointBuilder()
             .Add("same", new[] { 1f, 2f })
             .Add("changed", new[] { 1f, 2.5f, 3f, 3f })
             .Add("reshaped", new float[6], 3, 2)
             .Add("only_b", new[] { 1L })
-            .Build();
+            .Build().Tensors;
         DiffReport r = ModelDiff.Compare(a, b);
         Assert.Equal(["only_a"], r.OnlyInA);
         Assert.Equal(["only_b"], r.OnlyInB);
@@ -39,7 +39,7 @@ public class ModelDiffTests
         var rng = new Random(3);
         float[] values = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray();
         Half[] halves = values.Select(v => (Half)v).ToArray();
-        DiffReport r = ModelDiff.Compare(new CheckpointBuilder().Add("w", values).Build(), new CheckpointBuilder().Add("w", halves).Build());
+        DiffReport r = ModelDiff.Compare(new CheckpointBuilder().Add("w", values).Build().Tensors, new CheckpointBuilder().Add("w", halves).Build().Tensors);
         TensorDiff d = r.Common.Single();
         Assert.True(d.DTypeDiffers);
         Assert.False(d.BytesEqual);
@@ -51,9 +51,9 @@ public class ModelDiffTests
     [Fact]
     public void Nan_in_both_at_the_same_place_is_no_difference()
     {
-        TensorStore a = new CheckpointBuilder().Add("w", new[] { float.NaN, 1f }).Build();
-        TensorStore b = new CheckpointBuilder().Add("w", new[] { float.NaN, 1f }).Build();
-        TensorStore c = new CheckpointBuilder().Add("w", new[] { 0f, 1f }).Build();
+        TensorStore a = new CheckpointBuilder().Add("w", new[] { float.NaN, 1f }).Build().Tensors;
+        TensorStore b = new CheckpointBuilder().Add("w", new[] { float.NaN, 1f }).Build().Tensors;
+        TensorStore c = new CheckpointBuilder().Add("w", new[] { 0f, 1f }).Build().Tensors;
         Assert.Equal(0, ModelDiff.Compare(a, b).Common.Single().MaxAbsDiff);
         Assert.Equal(double.PositiveInfinity, ModelDiff.Compare(a, c).Common.Single().MaxAbsDiff);
     }

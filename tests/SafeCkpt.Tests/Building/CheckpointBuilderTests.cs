@@ -48,14 +48,14 @@ public class CheckpointBuilderTests
     [Fact]
     public void A_shape_given_explicitly_is_kept()
     {
-        TensorStore s = new CheckpointBuilder().Add("w", new float[6], 2, 3).Build();
+        TensorStore s = new CheckpointBuilder().Add("w", new float[6], 2, 3).Build().Tensors;
         Assert.Equal([2L, 3L], s["w"].Shape);
     }
 
     [Fact]
     public void A_scalar_has_rank_zero()
     {
-        TensorStore s = new CheckpointBuilder().AddScalar("decay", 0.9999f).Build();
+        TensorStore s = new CheckpointBuilder().AddScalar("decay", 0.9999f).Build().Tensors;
         Assert.Empty(s["decay"].Shape);
         Assert.Equal(0.9999f, s.ReadTensorAs<float>("decay")[0]);
     }
@@ -89,7 +89,7 @@ public class CheckpointBuilderTests
 
     [Fact]
     public void Later_metadata_for_the_same_key_replaces_the_earlier() =>
-        Assert.Equal("2", new CheckpointBuilder().WithMetadata("k", "1").WithMetadata("k", "2").Build().Metadata["k"]);
+        Assert.Equal("2", new CheckpointBuilder().WithMetadata("k", "1").WithMetadata("k", "2").Build().Tensors.Metadata["k"]);
 
     [Fact]
     public void ReadTensorAs_converts_half_precision_to_float_and_refuses_a_mismatched_type()
@@ -97,7 +97,7 @@ public class CheckpointBuilderTests
         using SafeCkpt.Tensors.TensorStore s = new CheckpointBuilder()
             .Add("h", new[] { (Half)1.5f, (Half)(-2f), Half.NaN }, 3)
             .Add("i", new[] { 1, 2 }, 2)
-            .Build();
+            .Build().Tensors;
         float[] f = s.ReadTensorAs<float>("h");
         Assert.Equal(1.5f, f[0]);
         Assert.Equal(-2f, f[1]);

@@ -132,8 +132,8 @@ public class AtomicOutputTests
         using var dir = new TempDir();
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        TensorStore s = Small().Build();
-        Assert.ThrowsAny<OperationCanceledException>(() => SafetensorsWriter.Write(s, dir.File("out.safetensors"), null, cts.Token));
+        TensorStore s = Small().Build().Tensors;
+        Assert.ThrowsAny<OperationCanceledException>(() => ModelFile.FromStore(s, "s").SaveSafetensors(dir.File("out.safetensors"), null, cts.Token));
         Assert.Empty(dir.Files());
     }
 

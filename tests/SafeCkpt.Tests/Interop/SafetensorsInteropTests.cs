@@ -47,7 +47,7 @@ public class SafetensorsInteropTests
         string output = dir.File(name);
         using (TensorStore s = SafetensorsReader.Open(Fixtures.Path_(key.Split('/'))))
         {
-            SafetensorsWriter.Write(s, output);
+            ModelFile.FromStore(s, "s").SaveSafetensors(output);
         }
 
         if (Environment.GetEnvironmentVariable("SAFECKPT_WRITE_GOLDEN") is { } target)

@@ -14,7 +14,7 @@ public class ArchitectureDetectorTests
 
     public static TheoryData<string> Ids => [.. Layouts.AllIds];
 
-    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build());
+    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build().Tensors);
 
     [Theory]
     [MemberData(nameof(Ids))]
@@ -70,7 +70,7 @@ public class ArchitectureDetectorTests
     public void Flux_with_the_model_diffusion_model_prefix_is_detected_like_bare_flux()
     {
         var b = new CheckpointBuilder();
-        foreach (TensorInfo t in Layouts.Flux(64, guidance: false).Build().Tensors)
+        foreach (TensorInfo t in Layouts.Flux(64, guidance: false).Build().Tensors.Tensors)
         {
             b.AddZeros("model.diffusion_model." + t.Name, t.DType, [.. t.Shape]);
         }
@@ -91,7 +91,7 @@ public class ArchitectureDetectorTests
     [Fact]
     public void Half_the_keys_of_an_sdxl_checkpoint_are_not_a_confident_sdxl()
     {
-        TensorStore full = Layouts.For("sdxl").Build();
+        TensorStore full = Layouts.For("sdxl").Build().Tensors;
         var b = new CheckpointBuilder();
         foreach (TensorInfo t in full.Tensors.Where((_, i) => i % 2 == 0))
         {
@@ -105,7 +105,7 @@ public class ArchitectureDetectorTests
     [Fact]
     public void The_second_half_of_an_sdxl_without_input_blocks_is_unknown_with_a_reason()
     {
-        TensorStore full = Layouts.For("sdxl").Build();
+        TensorStore full = Layouts.For("sdxl").Build().Tensors;
         var b = new CheckpointBuilder();
         foreach (TensorInfo t in full.Tensors.Where(t => !t.Name.Contains("input_blocks", StringComparison.Ordinal)))
         {
@@ -191,7 +191,7 @@ public class ArchitectureDetectorTests
     {
         float[] ids = Enumerable.Range(0, 77).Select(i => (float)i).ToArray();
         ids[5] = 4.9999f;
-        ArchitectureReport r = ArchitectureDetector.Detect(TinySd.Builder(positionIds: ids).Build());
+        ArchitectureReport r = ArchitectureDetector.Detect(TinySd.Builder(positionIds: ids).Build().Tensors);
         Assert.True(r.HasBrokenPositionIds);
         Assert.Equal([5], r.PositionIds.Single().WrongPositions);
     }
@@ -258,7 +258,7 @@ public class ArchitectureDetectorTests
     }
 
     private static readonly string[] KeyVocabulary =
-        [.. Layouts.AllIds.SelectMany(id => Layouts.For(id).Build().Tensors.Select(t => t.Name)).Distinct().Where((_, i) => i % 7 == 0), "v_pred", "edm_mean", "edm_vpred.sigma_max", "model.diffusion_model.input_blocks.0.0.weight", "string_to_param.*"];
+        [.. Layouts.AllIds.SelectMany(id => Layouts.For(id).Build().Tensors.Tensors.Select(t => t.Name)).Distinct().Where((_, i) => i % 7 == 0), "v_pred", "edm_mean", "edm_vpred.sigma_max", "model.diffusion_model.input_blocks.0.0.weight", "string_to_param.*"];
 
     private static Gen<CheckpointBuilder> RandomLayouts =>
         from names in Gen.OneOf(Gen.Elements(KeyVocabulary), Gens.Name).ArrayOf().Select(n => n.Distinct(StringComparer.Ordinal).Where(x => x.Length > 0).Take(40).ToArray())

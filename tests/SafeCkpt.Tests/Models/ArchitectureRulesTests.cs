@@ -7,7 +7,7 @@ namespace SafeCkpt.Tests.Models;
 /// <summary>The layouts that two families share or that earlier rules got wrong.</summary>
 public class ArchitectureRulesTests
 {
-    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build());
+    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build().Tensors);
 
     private static string Why(ArchitectureReport r) => $"{r.Id}: {r.Reason}; {string.Join(" | ", r.Evidence)}";
 
@@ -23,7 +23,7 @@ public class ArchitectureRulesTests
     public void Flux_files_that_name_the_qk_norm_weight_instead_of_scale_are_flux()
     {
         var b = new CheckpointBuilder();
-        foreach (TensorInfo t in Layouts.Flux(64, guidance: true).Build().Tensors)
+        foreach (TensorInfo t in Layouts.Flux(64, guidance: true).Build().Tensors.Tensors)
         {
             b.AddZeros(t.Name.Replace("norm.key_norm.scale", "norm.key_norm.weight", StringComparison.Ordinal), t.DType, [.. t.Shape]);
         }
@@ -110,7 +110,7 @@ public class ArchitectureRulesTests
     public void A_diffusion_model_only_svd_file_is_a_unet_with_svd_as_its_base()
     {
         var b = new CheckpointBuilder();
-        foreach (TensorInfo t in Layouts.For("svd").Build().Tensors.Where(t => t.Name.StartsWith("model.diffusion_model.", StringComparison.Ordinal)))
+        foreach (TensorInfo t in Layouts.For("svd").Build().Tensors.Tensors.Where(t => t.Name.StartsWith("model.diffusion_model.", StringComparison.Ordinal)))
         {
             b.AddZeros(t.Name, t.DType, [.. t.Shape]);
         }

@@ -8,7 +8,7 @@ public class ConfigYamlTests
     public static TheoryData<string> SupportedIds =>
         ["sd1", "sd1-inpaint", "sd1-pix2pix", "sd2", "sd2-v", "sd2-inpaint", "sd2-depth", "sd2-unclip-l", "sd2-unclip-h", "sdxl", "sdxl-refiner", "sdxl-inpaint"];
 
-    private static string YamlFor(string id) => ConfigYaml.For(ArchitectureDetector.Detect(Layouts.For(id).Build()));
+    private static string YamlFor(string id) => ConfigYaml.For(ArchitectureDetector.Detect(Layouts.For(id).Build().Tensors));
 
     [Theory]
     [MemberData(nameof(SupportedIds))]
@@ -103,7 +103,7 @@ public class ConfigYamlTests
     [Fact]
     public void A_v_pred_sdxl_gets_v_scaling_and_v_weighting()
     {
-        string yaml = ConfigYaml.For(ArchitectureDetector.Detect(Layouts.For("sdxl").AddZeros("v_pred", global::SafeCkpt.Tensors.DType.Float32, 0).Build()));
+        string yaml = ConfigYaml.For(ArchitectureDetector.Detect(Layouts.For("sdxl").AddZeros("v_pred", global::SafeCkpt.Tensors.DType.Float32, 0).Build().Tensors));
         Dictionary<string, object> doc = MiniYaml.Parse(yaml);
         Assert.Equal("sgm.modules.diffusionmodules.denoiser_scaling.VScaling", MiniYaml.Get(doc, "model.params.denoiser_config.params.scaling_config.target"));
         Assert.Equal("sgm.modules.diffusionmodules.denoiser_weighting.VWeighting", MiniYaml.Get(doc, "model.params.denoiser_config.params.weighting_config.target"));

@@ -21,7 +21,7 @@ public class ControlNetYamlTests
             b.AddZeros(prefix + "label_emb.0.0.weight", DType.Float16, 1280, 2816);
         }
 
-        return ArchitectureDetector.Detect(b.Build());
+        return ArchitectureDetector.Detect(b.Build().Tensors);
     }
 
     [Theory]
@@ -106,7 +106,7 @@ public class ControlNetYamlTests
             b.AddZeros(prefix + key, DType.Float16, shape);
         }
 
-        return b.Build();
+        return b.Build().Tensors;
     }
 
     public static TheoryData<string, string, string, string> RealFiles => new()

@@ -9,7 +9,7 @@ public class ControlRulesTests
 {
     private const DType F = DType.Float16;
 
-    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build());
+    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build().Tensors);
 
     private static CheckpointBuilder Keys(params (string Key, long[] Shape)[] keys)
     {

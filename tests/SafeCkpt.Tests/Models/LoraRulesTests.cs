@@ -9,7 +9,7 @@ public class LoraRulesTests
 {
     private const DType F = DType.Float16;
 
-    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build());
+    private static ArchitectureReport Detect(CheckpointBuilder b) => ArchitectureDetector.Detect(b.Build().Tensors);
 
     /// <summary>An SD 1.x cross-attention key projection (768 wide context into 320 channels) and a text encoder q_proj in one flavour.</summary>
     private static CheckpointBuilder Kohya(params (string Suffix, long[] Shape)[] parts)

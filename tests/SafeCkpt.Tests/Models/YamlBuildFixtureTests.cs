@@ -37,7 +37,7 @@ public class YamlBuildFixtureTests
     public void The_yaml_describes_exactly_the_unet_and_vae_the_pinned_code_builds_for_the_published_config(string id)
     {
         Dictionary<string, long[]> expected = Fixture(id);
-        Dictionary<string, object> yaml = MiniYaml.Parse(ConfigYaml.For(ArchitectureDetector.Detect(Layout(id).Build())));
+        Dictionary<string, object> yaml = MiniYaml.Parse(ConfigYaml.For(ArchitectureDetector.Detect(Layout(id).Build().Tensors)));
         bool sgm = MiniYaml.Get(yaml, "model.target").StartsWith("sgm.", StringComparison.Ordinal);
         var unet = (Dictionary<string, object>)MiniYaml.GetNode(yaml, sgm ? "model.params.network_config.params" : "model.params.unet_config.params");
         var vae = (Dictionary<string, object>)MiniYaml.GetNode(yaml, "model.params.first_stage_config.params");
@@ -56,7 +56,7 @@ public class YamlBuildFixtureTests
     {
         Dictionary<string, long[]> expected = Fixture(id);
         int seen = 0;
-        foreach (TensorInfo t in Layout(id).Build().Tensors.Where(i => i.Name.StartsWith(Unet, StringComparison.Ordinal) || i.Name.StartsWith(Vae, StringComparison.Ordinal)))
+        foreach (TensorInfo t in Layout(id).Build().Tensors.Tensors.Where(i => i.Name.StartsWith(Unet, StringComparison.Ordinal) || i.Name.StartsWith(Vae, StringComparison.Ordinal)))
         {
             Assert.True(expected.TryGetValue(t.Name, out long[]? shape), $"{t.Name} is not in the built model");
             Assert.True(shape!.SequenceEqual(t.Shape), $"{t.Name}: layout {t.FormatShape()}, built [{string.Join(", ", shape!)}]");

@@ -1,3 +1,4 @@
+using SafeCkpt.Building;
 using SafeCkpt.Formats.Safetensors;
 using SafeCkpt.Models;
 using SafeCkpt.Numerics;
@@ -207,33 +208,98 @@ public class PipelineTests
         PlannedTensor ids = Get(plan, "cond_stage_model.transformer.text_model.embeddings.position_ids");
         Assert.Equal(DType.Int64, ids.DType);
         Assert.Equal([1L, 77L], ids.Shape);
-        Assert.Contains(plan.Notes, n => n.Contains("2 wrong positions (5, 40)", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan.Notes, n => n.Contains("wrong positions (", StringComparison.Ordinal));
 
-        m.FixClipPositionIds().SaveSafetensors(dir.File("fixed.safetensors"));
+        ConversionResult r = m.FixClipPositionIds().SaveSafetensors(dir.File("fixed.safetensors"));
+        Assert.Contains(r.Findings, n => n.Contains("2 wrong positions (5, 40)", StringComparison.Ordinal));
         using TensorStore s = SafetensorsReader.Open(dir.File("fixed.safetensors"));
         Assert.Equal(Enumerable.Range(0, 77).Select(i => (long)i), s.ReadTensorAs<long>(ids.Name));
     }
 
     [Fact]
-    public void FixClipPositionIds_leaves_correct_ids_alone_and_says_so()
-    {
-        using var dir = new TempDir();
-        using ModelFile m = ModelFile.Open(TinySd.Save(dir));
-        ConversionPlan plan = m.FixClipPositionIds().Plan();
-        Assert.Equal("model", Get(plan, "cond_stage_model.transformer.text_model.embeddings.position_ids").Origin);
-        Assert.Contains(plan.Notes, n => n.EndsWith("is correct.", StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public void Planning_reads_no_tensor_bytes()
+    public void FixClipPositionIds_writes_correct_ids_unchanged_and_says_so()
     {
         using var dir = new TempDir();
         string path = TinySd.Save(dir);
         using ModelFile m = ModelFile.Open(path);
+        ConversionResult r = m.FixClipPositionIds().SaveSafetensors(dir.File("out.safetensors"));
+        Assert.Equal(["CLIP: cond_stage_model.transformer.text_model.embeddings.position_ids is correct."], r.Findings);
+        using ModelFile o = ModelFile.Open(dir.File("out.safetensors"));
+        Assert.Equal(m.Tensors.ReadTensor("cond_stage_model.transformer.text_model.embeddings.position_ids"), o.Tensors.ReadTensor("cond_stage_model.transformer.text_model.embeddings.position_ids"));
+    }
+
+    public static TheoryData<string> EveryStep => ["SelectEma(true)", "SelectEma(false)", "ToHalf", "ToBFloat16", "ToFloat32", "CastTo(F64)", "Prune", "Drop(Vae)", "ReplaceVae(path)", "ReplaceVae(file)", "ExtractVae", "FixClipPositionIds", "Rename", "Where", "all"];
+
+    private static ModelPipeline Step(ModelFile m, string step, string vaePath, ModelFile vae) => step switch
+    {
+        "SelectEma(true)" => m.SelectEma(true),
+        "SelectEma(false)" => m.SelectEma(false),
+        "ToHalf" => m.ToHalf(),
+        "ToBFloat16" => m.ToBFloat16(),
+        "ToFloat32" => m.ToFloat32(),
+        "CastTo(F64)" => m.CastTo(DType.Float64),
+        "Prune" => m.Prune(),
+        "Drop(Vae)" => m.Drop(ModelComponent.Vae),
+        "ReplaceVae(path)" => m.ReplaceVae(vaePath),
+        "ReplaceVae(file)" => m.ReplaceVae(vae),
+        "ExtractVae" => m.ExtractVae(),
+        "FixClipPositionIds" => m.FixClipPositionIds(),
+        "Rename" => m.Rename(n => n.Replace("betas", "b2", StringComparison.Ordinal)),
+        "Where" => m.Where(t => t.Name != "betas"),
+        _ => m.SelectEma(true).ToHalf().Prune().FixClipPositionIds().ReplaceVae(vaePath).Rename(n => n).Where(_ => true).CastTo(DType.BFloat16, ModelComponent.Vae),
+    };
+
+    [Theory]
+    [MemberData(nameof(EveryStep))]
+    public void Planning_reads_no_tensor_bytes_so_every_step_plans_on_a_truncated_file_and_only_the_save_fails(string step)
+    {
+        using var dir = new TempDir();
+        string path = TinySd.Save(dir, positionIds: [.. Enumerable.Range(0, 77).Select(i => i == 5 ? 5.5f : i)]);
+        string vaePath = dir.File("vae.safetensors");
+        new CheckpointBuilder().Add("decoder.conv_in.weight", new[] { 7f, 8f }, 2).Add("encoder.conv_in.weight", new[] { 9f, 10f }, 2).SaveSafetensors(vaePath);
+        using ModelFile m = ModelFile.Open(path);
+        using ModelFile vae = ModelFile.Open(vaePath);
         File.WriteAllBytes(path, File.ReadAllBytes(path)[..100]);
-        ConversionPlan plan = m.SelectEma(true).ToHalf().Prune().Plan();
+
+        ConversionPlan plan = Step(m, step, vaePath, vae).Plan();
+
         Assert.NotEmpty(plan.Tensors);
-        Assert.Throws<InvalidCheckpointException>(() => m.SelectEma(true).ToHalf().SaveSafetensors(dir.File("out.safetensors")));
+        File.WriteAllBytes(vaePath, File.ReadAllBytes(vaePath)[..100]); // a VAE given by path is opened (its header read) while planning
+        Assert.Throws<InvalidCheckpointException>(() => Step(m, step, vaePath, vae).SaveSafetensors(dir.File("out.safetensors")));
+        Assert.DoesNotContain("out.safetensors", dir.Files());
+    }
+
+    [Fact]
+    public void Wrong_clip_position_ids_are_found_while_saving_and_reported_with_the_result()
+    {
+        using var dir = new TempDir();
+        using ModelFile m = ModelFile.Open(TinySd.Save(dir, positionIds: [.. Enumerable.Range(0, 77).Select(i => i == 5 ? 5.5f : i)]));
+        ConversionPlan plan = m.FixClipPositionIds().Plan();
+        Assert.Contains(plan.Notes, n => n.Contains("wrong positions reported while saving", StringComparison.Ordinal));
+        ConversionResult r = m.FixClipPositionIds().SaveSafetensors(dir.File("out.safetensors"));
+        Assert.Equal(["CLIP: cond_stage_model.transformer.text_model.embeddings.position_ids had 1 wrong positions (5); reset to int64 0..76."], r.Findings);
+    }
+
+    [Fact]
+    public void A_step_that_gives_two_tensors_one_name_is_refused_naming_the_step()
+    {
+        using var dir = new TempDir();
+        using ModelFile m = ModelFile.Open(TinySd.Save(dir));
+        var ex = Assert.Throws<ConversionException>(() => m.Rename(n => n.StartsWith("first_stage_model.", StringComparison.Ordinal) ? "vae" : n).Plan());
+        Assert.Equal(SafeCkptErrorCode.DuplicateKey, ex.Code);
+        Assert.Contains("two tensors are named 'vae'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("after the step 'rename tensors'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_save_after_the_model_is_closed_is_an_ObjectDisposedException_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        ModelFile m = ModelFile.Open(TinySd.Save(dir));
+        ModelPipeline p = m.ToHalf().FixClipPositionIds();
+        m.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => p.SaveSafetensors(dir.File("out.safetensors")));
+        Assert.Throws<ObjectDisposedException>(() => m.DetectArchitecture());
         Assert.DoesNotContain("out.safetensors", dir.Files());
     }
 

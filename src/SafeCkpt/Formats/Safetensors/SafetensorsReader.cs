@@ -12,7 +12,7 @@ namespace SafeCkpt.Formats.Safetensors;
 /// reference implementation is checked (and a few more: duplicate keys, unknown fields, NUL padding), each with
 /// its own <see cref="SafeCkptErrorCode"/> and message.
 /// </summary>
-public static class SafetensorsReader
+internal static class SafetensorsReader
 {
     /// <summary>The largest header the format allows, in bytes (100,000,000, as in the reference implementation).</summary>
     public const long MaxHeaderLength = 100_000_000;

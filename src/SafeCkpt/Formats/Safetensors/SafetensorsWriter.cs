@@ -8,36 +8,35 @@ using SafeCkpt.Tensors;
 namespace SafeCkpt.Formats.Safetensors;
 
 /// <summary>
-/// Writes <c>.safetensors</c> files, streaming one tensor at a time in bounded memory: the header is laid out
-/// first from names, dtypes and shapes, then each tensor's bytes are copied in chunks. The file is written under
-/// a temporary name and renamed into place when complete.
+/// Writes <c>.safetensors</c> files from a plan, streaming in bounded memory: the header is laid out first from
+/// names, dtypes and shapes in the reference writer's order, then each tensor's bytes are copied in chunks, reading
+/// the inputs in file order. The file is written under a temporary name and renamed into place when complete.
 /// </summary>
-public static class SafetensorsWriter
+internal static class SafetensorsWriter
 {
-    /// <summary>Writes every tensor and the metadata of <paramref name="store"/> to <paramref name="path"/>.</summary>
-    /// <param name="store">The tensors to write.</param>
-    /// <param name="path">The output file.</param>
-    /// <param name="options">Overwrite, flush and progress settings; <see cref="SaveOptions.Default"/> when null.</param>
-    /// <param name="cancellationToken">Cancels the write; no partial file is left.</param>
-    /// <exception cref="OutputException">The output exists, is the input, or cannot be written.</exception>
-    public static void Write(TensorStore store, string path, SaveOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        Write(store.Entries().ToList(), store.Metadata, path, options ?? SaveOptions.Default, store.FilePath is { } f ? [f] : [], cancellationToken);
-    }
-
-    /// <summary>Writes the given tensors; the shared path for every safetensors output.</summary>
-    internal static void Write(IReadOnlyList<(TensorInfo Info, TensorSource Source)> tensors, IReadOnlyDictionary<string, string> metadata, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
+    /// <summary>Writes the planned tensors as they are; the plan has unique names (the pipeline checked them).</summary>
+    public static void Write(IReadOnlyList<Transforms.PlannedTensor> tensors, IReadOnlyDictionary<string, string> metadata, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var ordered = Layout(tensors);
-        byte[] header = BuildHeader(ordered.Select(t => t.Info).ToList(), metadata);
-        long total = ordered.Sum(t => t.Info.ByteLength);
-        long fileLength = header.Length + total;
+        List<TensorInfo> ordered = Layout(tensors.Select(t => t.Output));
+        byte[] header = BuildHeader(ordered, metadata);
+        var data = new Dictionary<string, TensorSource>(tensors.Count, StringComparer.Ordinal);
+        foreach (Transforms.PlannedTensor t in tensors)
+        {
+            data.Add(t.Name, t.Data);
+        }
 
-        using var output = AtomicOutput.Create(path, options.Overwrite, inputs, fileLength);
-        output.Append(header);
-        new TensorStreamer(output, options, cancellationToken).CopyAll(ordered.Select(t => new TensorStreamer.Item(t.Info.Name, t.Source)).ToList());
+        var items = new List<TensorStreamer.Item>(ordered.Count);
+        long at = header.Length;
+        foreach (TensorInfo t in ordered)
+        {
+            items.Add(new TensorStreamer.Item(t.Name, data[t.Name], at));
+            at += t.ByteLength;
+        }
+
+        using var output = AtomicOutput.Create(path, options.Overwrite, inputs, at);
+        output.Write(0, header);
+        new TensorStreamer(output, options, cancellationToken).CopyAll(TensorStreamer.InInputOrder(items));
         output.Commit(options.FlushToDisk);
     }
 
@@ -45,24 +44,8 @@ public static class SafetensorsWriter
     /// The order of tensors in the data section, as the reference writer lays it out: larger elements first (so
     /// every tensor starts aligned to its element size), then by name.
     /// </summary>
-    internal static List<(TensorInfo Info, TensorSource Source)> Layout(IReadOnlyList<(TensorInfo Info, TensorSource Source)> tensors)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach ((TensorInfo info, _) in tensors)
-        {
-            if (!seen.Add(info.Name))
-            {
-                throw new ArgumentException($"Tensor name '{info.Name}' appears twice.", nameof(tensors));
-            }
-
-            if (info.Name == SafetensorsReader.MetadataKey)
-            {
-                throw new ArgumentException($"'{SafetensorsReader.MetadataKey}' is reserved for metadata and cannot name a tensor.", nameof(tensors));
-            }
-        }
-
-        return tensors.OrderByDescending(t => t.Info.DType.BitSize()).ThenBy(t => t.Info.Name, StringComparer.Ordinal).ToList();
-    }
+    internal static List<TensorInfo> Layout(IEnumerable<TensorInfo> tensors) =>
+        tensors.OrderByDescending(t => t.DType.BitSize()).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
 
     /// <summary>
     /// The length prefix and header JSON for tensors laid out back to back in the given order; the JSON starts
@@ -88,6 +71,11 @@ public static class SafetensorsWriter
             long offset = 0;
             foreach (TensorInfo t in ordered)
             {
+                if (t.Name == SafetensorsReader.MetadataKey)
+                {
+                    throw new OutputException(SafeCkptErrorCode.DuplicateKey, null, $"a tensor is named '{SafetensorsReader.MetadataKey}', which safetensors reserves for metadata; rename it (Rename) before writing safetensors.") { TensorName = t.Name };
+                }
+
                 w.WriteStartObject(t.Name);
                 w.WriteString("dtype", t.DType.ToSafetensorsName());
                 w.WriteStartArray("shape");

@@ -9,7 +9,7 @@ namespace SafeCkpt.Formats.Torch;
 /// machine, which builds inert values only and refuses every global outside an exact allowlist with an
 /// <see cref="UnsafeCheckpointException"/>. Tensor bytes are read lazily, straight from the file.
 /// </summary>
-public static class CkptReader
+internal static class CkptReader
 {
     /// <summary>Opens a PyTorch checkpoint of any of the three formats.</summary>
     /// <param name="path">The file to open.</param>

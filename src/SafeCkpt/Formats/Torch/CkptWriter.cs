@@ -18,21 +18,23 @@ internal static class CkptWriter
     private const int Alignment = 64;
     private const uint Max32 = 0xFFFFFFFF;
 
-    /// <summary>Writes <paramref name="tensors"/> in the pickle tree <paramref name="layout"/> (null: <c>{"state_dict": ...}</c>).</summary>
-    public static void Write(IReadOnlyList<(TensorInfo Info, TensorSource Source)> tensors, LayoutNode? layout, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
+    /// <summary>Writes the planned tensors as they are, in the pickle tree <paramref name="layout"/> (null: <c>{"state_dict": ...}</c>).</summary>
+    public static void Write(IReadOnlyList<Transforms.PlannedTensor> tensors, LayoutNode? layout, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
     {
-        foreach ((TensorInfo info, _) in tensors)
+        foreach (Transforms.PlannedTensor t in tensors)
         {
-            if (TorchPickleWriter.StorageClass(info.DType) is null)
+            if (TorchPickleWriter.StorageClass(t.DType) is null)
             {
-                throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, path, $"{path}: tensor {info.Name} is {info.DType.ToSafetensorsName()}, which a .ckpt (torch typed storage) cannot hold. Write .safetensors instead, or cast it first.") { TensorName = info.Name };
+                throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, path, $"{path}: tensor {t.Name} is {t.DType.ToSafetensorsName()}, which a .ckpt (torch typed storage) cannot hold. Write .safetensors instead, or cast it first.") { TensorName = t.Name };
             }
         }
 
-        List<TensorInfo> infos = tensors.Select(t => t.Info).ToList();
+        List<TensorInfo> infos = tensors.Select(t => t.Output).ToList();
         byte[] pickle = layout is null ? TorchPickleWriter.Write(infos) : TorchPickleWriter.Write(layout, infos);
+
+        // Records in torch.save's order (keys sorted as strings); the bytes are copied in the inputs' file order.
         var entries = new List<Entry> { new("archive/data.pkl", pickle.Length, null, pickle) };
-        entries.AddRange(tensors.Select((t, i) => new Entry("archive/data/" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), t.Info.ByteLength, t, null))
+        entries.AddRange(tensors.Select((t, i) => new Entry("archive/data/" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), t.ByteLength, t, null))
             .OrderBy(e => e.Name, StringComparer.Ordinal));
         entries.Add(new Entry("archive/version", 2, null, "3\n"u8.ToArray()));
 
@@ -51,26 +53,15 @@ internal static class CkptWriter
         var items = new List<TensorStreamer.Item>();
         foreach (Entry e in entries)
         {
+            // Each record is one item: its local header, its bytes, and its data descriptor with the CRC-32 computed
+            // on the reading side as the record's chunks pass; nothing is patched afterwards.
             var crc = new Crc32();
-            if (e.Bytes is not null)
-            {
-                items.Add(new TensorStreamer.Item(e.Name, new MemoryTensorSource(e.Bytes), e.LocalHeader(), crc.Append, () => e.Descriptor(crc)));
-            }
-            else
-            {
-                items.Add(new TensorStreamer.Item(e.Tensor!.Value.Info.Name, e.Tensor.Value.Source, e.LocalHeader(), crc.Append, () => e.Descriptor(crc)));
-            }
+            TensorSource source = e.Bytes is not null ? new MemoryTensorSource(e.Bytes) : e.Tensor!.Data;
+            items.Add(new TensorStreamer.Item(e.Tensor?.Name ?? e.Name, source, e.HeaderOffset, e.LocalHeader(), crc.Append, () => e.Descriptor(crc)));
         }
 
-        // One sequential pass: each local header, its record, and its data descriptor with the CRC-32 computed on the
-        // reading side as the record's chunks passed; then the central directory.
-        new TensorStreamer(output, options, cancellationToken).CopyAll(items);
-        if (output.Position != cdOffset)
-        {
-            throw new InvalidOperationException($"Zip layout error: the records end at {output.Position}, the plan says {cdOffset}.");
-        }
-
-        output.Append(CentralDirectory(entries, cdOffset));
+        new TensorStreamer(output, options, cancellationToken).CopyAll(TensorStreamer.InInputOrder(items));
+        output.Write(cdOffset, CentralDirectory(entries, cdOffset));
         output.Commit(options.FlushToDisk);
     }
 
@@ -152,7 +143,7 @@ internal static class CkptWriter
     /// <summary>General purpose flags: bit 3 (sizes and CRC in a data descriptor after the data), bit 11 (UTF-8 names), as torch.save writes.</summary>
     private const ushort Flags = 0x0808;
 
-    private sealed class Entry(string name, long size, (TensorInfo Info, TensorSource Source)? tensor, byte[]? bytes)
+    private sealed class Entry(string name, long size, Transforms.PlannedTensor? tensor, byte[]? bytes)
     {
         public string Name { get; } = name;
 
@@ -160,7 +151,7 @@ internal static class CkptWriter
 
         public long Size { get; } = size;
 
-        public (TensorInfo Info, TensorSource Source)? Tensor { get; } = tensor;
+        public Transforms.PlannedTensor? Tensor { get; } = tensor;
 
         public byte[]? Bytes { get; } = bytes;
 

@@ -178,6 +178,8 @@ internal static class StorageTable
     {
         public override long Length => length;
 
+        public override (object? File, long Offset) Position => inner.Position is (object file, long at) ? (file, at + start) : (null, 0);
+
         public override void Read(long offset, Span<byte> destination)
         {
             CheckRange(offset, destination.Length);

@@ -3,7 +3,7 @@ using SafeCkpt.Tensors;
 namespace SafeCkpt.Formats.Torch;
 
 /// <summary>An opened PyTorch checkpoint: its tensors (read lazily from the file) and its other values.</summary>
-public sealed class TorchCheckpoint : IDisposable
+internal sealed class TorchCheckpoint : IDisposable
 {
     internal TorchCheckpoint(ModelFormat format, TensorStore tensors, CheckpointInfo info)
     {

@@ -567,6 +567,8 @@ internal sealed class ZipDirectory
 
         public override long Length => entry.Size;
 
+        public override (object? File, long Offset) Position => (file, entry.DataOffset);
+
         public override void Read(long offset, Span<byte> destination)
         {
             CheckRange(offset, destination.Length);

@@ -17,11 +17,11 @@ public class SafetensorsMutationProperties
         .AddScalar("v_pred", true)
         .WithMetadata("format", "pt")
         .WithMetadata("ss_tag_frequency", "{\"a\": 1}")
-        .Build()
+        .Build().Tensors
         .Let(store =>
         {
             using var dir = new TempDir();
-            SafetensorsWriter.Write(store, dir.File("v.safetensors"));
+            ModelFile.FromStore(store, "v").SaveSafetensors(dir.File("v.safetensors"));
             return File.ReadAllBytes(dir.File("v.safetensors"));
         });
 

@@ -33,10 +33,11 @@ internal static class LayoutKit
     /// <summary>Writes <paramref name="root"/> as a torch zip checkpoint; each slot's tensor is float32 [2] holding (i, -i) for its index i.</summary>
     public static void WritePt(string path, LayoutNode root, params string[] tensorNames)
     {
-        var items = new List<(TensorInfo, TensorSource)>();
+        var items = new List<SafeCkpt.Transforms.PlannedTensor>();
         for (int i = 0; i < tensorNames.Length; i++)
         {
-            items.Add((new TensorInfo(tensorNames[i], DType.Float32, [2]), new MemoryTensorSource(Bytes(i, -i))));
+            var info = new TensorInfo(tensorNames[i], DType.Float32, [2]);
+            items.Add(new SafeCkpt.Transforms.PlannedTensor(info.Name, info, new MemoryTensorSource(Bytes(i, -i)), null, "model"));
         }
 
         CkptWriter.Write(items, root, path, SaveOptions.Default, [], CancellationToken.None);

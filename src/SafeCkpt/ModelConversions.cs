@@ -1,0 +1,152 @@
+using SafeCkpt.Models;
+using SafeCkpt.Tensors;
+using SafeCkpt.Transforms;
+
+namespace SafeCkpt;
+
+/// <summary>
+/// A model that conversions can start from or continue: a <see cref="ModelFile"/> (a conversion with no step yet) or a
+/// <see cref="ModelPipeline"/> (the steps so far). The operations themselves are defined once, in
+/// <see cref="ModelConversions"/>, and read the same on both.
+/// </summary>
+public interface IModelConversion
+{
+    /// <summary>The conversion so far, as a pipeline.</summary>
+    /// <returns>The pipeline; for a <see cref="ModelFile"/>, one with no transforms.</returns>
+    ModelPipeline Convert();
+}
+
+/// <summary>
+/// The fluent conversion operations, for a <see cref="ModelFile"/> and a <see cref="ModelPipeline"/> alike: each
+/// step returns a new pipeline and reads no tensor bytes; <see cref="SaveSafetensors"/> and <see cref="SaveCkpt"/>
+/// execute the plan, streaming.
+/// </summary>
+/// <example>
+/// <code>
+/// using var model = ModelFile.Open("sd15-full-ema.ckpt");
+/// model.SelectEma(false).ToHalf().SaveSafetensors("sd15-fp16.safetensors");
+/// </code>
+/// </example>
+public static class ModelConversions
+{
+    /// <summary>Casts floating tensors (F64, F32, F16, BF16) to <paramref name="dtype"/>; integers and bool never change.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="dtype">The floating dtype to write: <see cref="DType.Float16"/>, <see cref="DType.BFloat16"/>, <see cref="DType.Float32"/> or <see cref="DType.Float64"/>.</param>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>A new pipeline.</returns>
+    /// <exception cref="ArgumentException"><paramref name="dtype"/> is not one of the floating dtypes casts write.</exception>
+    public static ModelPipeline CastTo(this IModelConversion model, DType dtype, params ModelComponent[] components) =>
+        Pipeline(model).Apply(new CastTransform(dtype, components));
+
+    /// <summary>Casts floating tensors to F16 (integers and bool never change).</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ToHalf(this IModelConversion model, params ModelComponent[] components) => model.CastTo(DType.Float16, components);
+
+    /// <summary>Casts floating tensors to BF16 (integers and bool never change).</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ToBFloat16(this IModelConversion model, params ModelComponent[] components) => model.CastTo(DType.BFloat16, components);
+
+    /// <summary>Casts floating tensors to F32: a real upcast of F16/BF16 weights.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="components">Only these components; none for all.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ToFloat32(this IModelConversion model, params ModelComponent[] components) => model.CastTo(DType.Float32, components);
+
+    /// <summary>Chooses the EMA (true) or the non-EMA (false) UNet weights and drops the <c>model_ema.*</c> keys.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="useEma">True to put the EMA weights in place of the UNet's.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline SelectEma(this IModelConversion model, bool useEma) => Pipeline(model).Apply(new EmaSelection(useEma));
+
+    /// <summary>Removes the known junk (schedule buffers, loss, embedding manager, leftovers); keeps marker tensors.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline Prune(this IModelConversion model) => Pipeline(model).Apply(new PruneTransform());
+
+    /// <summary>Drops whole components, e.g. the VAE.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="components">The components to drop.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline Drop(this IModelConversion model, params ModelComponent[] components) => Pipeline(model).Apply(new ComponentFilter(components));
+
+    /// <summary>Bakes in a standalone VAE (its tensors replace the model's, shapes checked).</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="vae">The open VAE file; keep it open until saving.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ReplaceVae(this IModelConversion model, ModelFile vae) => Pipeline(model).Apply(new ReplaceVae(vae));
+
+    /// <summary>Bakes in a standalone VAE given by path; the file is opened for the save and closed after it.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="vaePath">The VAE file (.safetensors, .ckpt, .pt; with or without the <c>first_stage_model.</c> prefix).</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ReplaceVae(this IModelConversion model, string vaePath) => Pipeline(model).Apply(new ReplaceVae(vaePath));
+
+    /// <summary>Keeps only the VAE, with standalone VAE key names.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ExtractVae(this IModelConversion model) => Pipeline(model).Apply(new ExtractVae());
+
+    /// <summary>
+    /// Resets CLIP position ids to int64 0..76 (old-transformers keys renamed first). The values are checked while
+    /// the save reads them; <see cref="ConversionResult.Findings"/> says which positions were wrong.
+    /// </summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline FixClipPositionIds(this IModelConversion model) => Pipeline(model).Apply(new FixClipPositionIds());
+
+    /// <summary>Renames tensors; a null or empty new name drops the tensor. Two tensors may not get the same name.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="rename">The renaming function.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline Rename(this IModelConversion model, Func<string, string?> rename) => Pipeline(model).Apply(new RenameTransform(rename));
+
+    /// <summary>Keeps only the tensors the predicate accepts.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="keep">True for the tensors to keep.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline Where(this IModelConversion model, Func<PlannedTensor, bool> keep) => Pipeline(model).Apply(new FilterTransform(keep));
+
+    /// <summary>Runs the transforms over names, dtypes and shapes only, and returns what a save would write; reads no tensor bytes.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <returns>The plan.</returns>
+    /// <exception cref="ConversionException">A transform cannot apply to this model (no EMA weights, a VAE that does not fit, two tensors renamed to one name).</exception>
+    public static ConversionPlan Plan(this IModelConversion model) => Pipeline(model).MakePlan();
+
+    /// <summary>Writes the converted model as safetensors, streaming, through a temporary file renamed into place.</summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="path">The output file; never the input.</param>
+    /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
+    /// <returns>What was written.</returns>
+    /// <exception cref="ConversionException">A transform cannot apply, or the conversion would write no tensor.</exception>
+    /// <exception cref="OutputException">The output exists (and <see cref="SaveOptions.Overwrite"/> is not set), is the input, or cannot be written.</exception>
+    public static ConversionResult SaveSafetensors(this IModelConversion model, string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
+        Pipeline(model).SaveAsSafetensors(path, options, cancellationToken);
+
+    /// <summary>
+    /// Writes the converted model as a PyTorch zip checkpoint, streaming. A PyTorch source keeps its layout (top-level
+    /// dict or <c>state_dict</c> wrapper, the values beside the tensors, lists, order); a safetensors source gets
+    /// <c>{"state_dict": ...}</c> when it is a full checkpoint, A1111's dict when it is a one-tensor embedding, and a
+    /// top-level dict of its tensors otherwise. Values <c>torch.load(weights_only=True)</c> cannot load are left out,
+    /// each with a note in <see cref="ConversionPlan.Notes"/>.
+    /// </summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="path">The output file; never the input.</param>
+    /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
+    /// <returns>What was written.</returns>
+    /// <exception cref="ConversionException">A transform cannot apply, a dtype has no torch storage, or the conversion would write no tensor.</exception>
+    /// <exception cref="OutputException">The output exists (and <see cref="SaveOptions.Overwrite"/> is not set), is the input, or cannot be written.</exception>
+    public static ConversionResult SaveCkpt(this IModelConversion model, string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
+        Pipeline(model).SaveAsCkpt(path, options, cancellationToken);
+
+    private static ModelPipeline Pipeline(IModelConversion model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model.Convert();
+    }
+}
