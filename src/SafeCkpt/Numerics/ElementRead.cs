@@ -32,19 +32,33 @@ internal static class ElementRead
         };
     }
 
-    /// <summary>F16, BF16 or F64 bytes as F32 values, cast as torch casts.</summary>
+    /// <summary>Whether a dtype's values can be read as float or double (every floating dtype, the 8-bit ones included).</summary>
+    public static bool IsFloating(DType dtype) => ElementCast.IsCastable(dtype) || Float8.Is(dtype);
+
+    /// <summary>F16, BF16, F64 or F8 bytes as F32 values, cast as torch casts (F8 and F16/BF16 exactly).</summary>
     public static float[] AsFloat32(byte[] bytes, DType dtype)
     {
         int count = (int)(bytes.Length / (dtype.BitSize() / 8));
         var values = new float[count];
+        if (Float8.Is(dtype))
+        {
+            Float8.ToSingle(dtype, bytes, values);
+            return values;
+        }
+
         ElementCast.Convert(dtype, DType.Float32, bytes, MemoryMarshal.AsBytes(values.AsSpan()), count);
         return values;
     }
 
-    /// <summary>F16, BF16 or F32 bytes as F64 values (exact).</summary>
+    /// <summary>F16, BF16, F32 or F8 bytes as F64 values (exact).</summary>
     public static double[] AsFloat64(byte[] bytes, DType dtype)
     {
         int count = (int)(bytes.Length / (dtype.BitSize() / 8));
+        if (Float8.Is(dtype))
+        {
+            return [.. AsFloat32(bytes, dtype).Select(v => (double)v)];
+        }
+
         var values = new double[count];
         ElementCast.Convert(dtype, DType.Float64, bytes, MemoryMarshal.AsBytes(values.AsSpan()), count);
         return values;

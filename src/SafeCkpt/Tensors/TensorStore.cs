@@ -126,7 +126,8 @@ public sealed class TensorStore : IReadOnlyCollection<TensorInfo>, IDisposable
     /// <summary>
     /// Reads a tensor's elements as an array of <typeparamref name="T"/>. The element type must match the tensor's
     /// dtype (<see cref="float"/> for F32, <see cref="Half"/> for F16, <see cref="long"/> for I64, ...); reading a
-    /// floating tensor as <see cref="float"/> or <see cref="double"/> converts F16, BF16, F32 and F64 exactly.
+    /// floating tensor as <see cref="float"/> or <see cref="double"/> converts F16, BF16, F32, F64 and the 8-bit floats
+    /// (F8_E4M3, F8_E5M2, their FNUZ variants, F8_E8M0) exactly.
     /// </summary>
     /// <typeparam name="T">The element type.</typeparam>
     /// <param name="name">The tensor's name.</param>
@@ -138,19 +139,19 @@ public sealed class TensorStore : IReadOnlyCollection<TensorInfo>, IDisposable
     {
         int i = IndexOf(name);
         DType dtype = _tensors[i].DType;
-        if (typeof(T) == typeof(float) && dtype is DType.Float16 or DType.BFloat16 or DType.Float64)
+        if (typeof(T) == typeof(float) && dtype != DType.Float32 && Numerics.ElementRead.IsFloating(dtype))
         {
             return (T[])(object)Numerics.ElementRead.AsFloat32(ReadTensor(name), dtype);
         }
 
-        if (typeof(T) == typeof(double) && dtype is DType.Float16 or DType.BFloat16 or DType.Float32)
+        if (typeof(T) == typeof(double) && dtype != DType.Float64 && Numerics.ElementRead.IsFloating(dtype))
         {
             return (T[])(object)Numerics.ElementRead.AsFloat64(ReadTensor(name), dtype);
         }
 
         if (!Numerics.ElementRead.Matches(typeof(T), dtype))
         {
-            throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, FilePath, $"Tensor '{name}' is {dtype.ToSafetensorsName()}; it cannot be read as {typeof(T).Name} (read F16/BF16/F32/F64 as float or double, other dtypes as their own element type).") { TensorName = name };
+            throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, FilePath, $"Tensor '{name}' is {dtype.ToSafetensorsName()}; it cannot be read as {typeof(T).Name} (read floating dtypes as float or double, other dtypes as their own element type).") { TensorName = name };
         }
 
         long length = _tensors[i].ByteLength;

@@ -5,8 +5,9 @@ using SafeCkpt.Tensors;
 namespace SafeCkpt.Transforms;
 
 /// <summary>
-/// A tensor source that yields another source's elements cast to a new dtype, chunk by chunk: reading a range of
-/// the output reads just the matching range of the input into a pooled buffer and converts it.
+/// A tensor source that yields another source's elements cast to a new dtype: reading a range of the output reads
+/// the matching range of the input once, into a pooled buffer, and converts it. It chooses no chunk size of its own:
+/// the caller (the save's streaming loop) bounds each request.
 /// </summary>
 internal sealed class CastTensorSource : TensorSource
 {
@@ -41,16 +42,9 @@ internal sealed class CastTensorSource : TensorSource
 
         long first = offset / _toSize;
         int count = destination.Length / _toSize;
-        const int MaxElements = 1 << 20;
-        using SpanOwner<byte> buffer = SpanOwner<byte>.Allocate(Math.Min(count, MaxElements) * _fromSize);
-        for (int done = 0; done < count;)
-        {
-            int n = Math.Min(MaxElements, count - done);
-            Span<byte> input = buffer.Span[..(n * _fromSize)];
-            _inner.Read((first + done) * _fromSize, input);
-            ElementCast.Convert(_from, _to, input, destination.Slice(done * _toSize, n * _toSize), n);
-            done += n;
-        }
+        using SpanOwner<byte> input = SpanOwner<byte>.Allocate(count * _fromSize);
+        _inner.Read(first * _fromSize, input.Span);
+        ElementCast.Convert(_from, _to, input.Span, destination, count);
     }
 
     private void ReadUnaligned(long offset, Span<byte> destination)
