@@ -1,4 +1,5 @@
 using System.Collections.ObjectModel;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using SafeCkpt.IO;
 
@@ -30,16 +31,11 @@ public sealed class TensorStore : IReadOnlyCollection<TensorInfo>, IDisposable
         long total = 0;
         for (int i = 0; i < entries.Count; i++)
         {
+            // The readers and the builder validated names and sizes, each with the error its input deserves.
             (TensorInfo info, TensorSource source) = entries[i];
-            if (source.Length != info.ByteLength)
-            {
-                throw new ArgumentException($"Tensor '{info.Name}' declares {info.ByteLength} bytes but its source has {source.Length}.", nameof(entries));
-            }
-
-            if (!_index.TryAdd(info.Name, i))
-            {
-                throw new ArgumentException($"Tensor name '{info.Name}' appears twice.", nameof(entries));
-            }
+            Debug.Assert(source.Length == info.ByteLength, $"Tensor '{info.Name}' declares {info.ByteLength} bytes but its source has {source.Length}.");
+            bool unique = _index.TryAdd(info.Name, i);
+            Debug.Assert(unique, $"Tensor name '{info.Name}' appears twice.");
 
             _tensors[i] = info;
             _sources[i] = source;
