@@ -11,7 +11,7 @@ namespace SafeCkpt.Models;
 /// </summary>
 internal sealed class LayoutProbe
 {
-        private readonly TensorStore _store;
+    private readonly TensorStore _store;
     private readonly string[] _sorted;
     private readonly List<string> _evidence = [];
     private UnetFacts? _unet;

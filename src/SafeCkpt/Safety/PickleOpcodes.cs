@@ -73,6 +73,7 @@ internal static class PickleOpcodes
     public const byte ReadOnlyBuffer = 0x98;
 
     /// <summary>The opcode's name as pickletools prints it, or a hex byte for unknown opcodes.</summary>
+#pragma warning disable IDE0055 // A table: several opcodes per line.
     public static string Name(byte op) => op switch
     {
         Mark => "MARK", Stop => "STOP", Pop => "POP", PopMark => "POP_MARK", Dup => "DUP", Float => "FLOAT", Int => "INT",
@@ -91,4 +92,5 @@ internal static class PickleOpcodes
         ByteArray8 => "BYTEARRAY8", NextBuffer => "NEXT_BUFFER", ReadOnlyBuffer => "READONLY_BUFFER",
         _ => $"0x{op:x2}",
     };
+#pragma warning restore IDE0055
 }

@@ -319,11 +319,13 @@ internal static class Reductions
 
         string code = npType.Code.TrimStart('<', '=', '|');
         string order = npType.Code.Length > code.Length ? npType.Code[..1] : npType.ByteOrder;
+#pragma warning disable IDE0055 // A table: several codes per line.
         string? same = code switch
         {
             "f4" => "float32", "f2" => "float16", "f8" => "float64", "i8" => "int64", "i4" => "int32", "i2" => "int16",
             "i1" => "int8", "u1" => "uint8", "b1" => "bool", _ => null,
         };
+#pragma warning restore IDE0055
         long[] shape = Ints(m, g.FullName, shapeTuple, "the array shape");
         if (same != torchType.Name || order is ">" || (fortran && shape.Count(d => d > 1) > 1))
         {
