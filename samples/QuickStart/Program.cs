@@ -2,7 +2,6 @@
 // fp16 safetensors file in one line, and inspect the result.
 //   dotnet run --project samples/QuickStart [-- MODEL.ckpt [OUT.safetensors]]
 using SafeCkpt;
-using SafeCkpt.Models;
 using SafeCkpt.Safety;
 using SafeCkpt.Tensors;
 

@@ -36,7 +36,7 @@ internal sealed class Outcome
 }
 
 /// <summary>
-/// Runs one input through the public API as a user would: <see cref="ModelFile.Open"/>, every tensor read in
+/// Runs one input through the public API as a user would: <c>ModelFile.Open</c>, every tensor read in
 /// chunks, <see cref="ModelFile.DetectArchitecture"/>, two conversion plans; then
 /// <see cref="CheckpointScanner.Scan(ReadOnlyMemory{byte}, string)"/>. Runs on a worker thread so the caller can
 /// give up on an input that does not finish.

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using SafeCkpt.IO;
-using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Cli.Commands;
 

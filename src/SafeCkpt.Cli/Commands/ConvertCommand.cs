@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
-using SafeCkpt.Models;
 using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Cli.Commands;

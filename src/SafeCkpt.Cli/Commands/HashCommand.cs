@@ -1,4 +1,3 @@
-using System.Text.Json;
 using SafeCkpt.Hashing;
 
 namespace SafeCkpt.Cli.Commands;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using SafeCkpt.Formats.Torch;
 using SafeCkpt.Models;
 using SafeCkpt.Tensors;
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using SafeCkpt.Safety;
 
 namespace SafeCkpt.Cli.Commands;

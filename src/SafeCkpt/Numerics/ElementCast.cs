@@ -1,5 +1,5 @@
-using CommunityToolkit.HighPerformance.Buffers;
 using System.Runtime.InteropServices;
+using CommunityToolkit.HighPerformance.Buffers;
 using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Numerics;

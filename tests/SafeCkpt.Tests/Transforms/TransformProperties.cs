@@ -3,7 +3,6 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using SafeCkpt.Tensors;
 using SafeCkpt.Tests.TestSupport;
-using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Tests.Transforms;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using SafeCkpt.Formats.Torch;
 using SafeCkpt.Safety;
 
 namespace SafeCkpt.Tests.Formats.Torch;
