@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using SafeCkpt.Formats.Torch;
 using SafeCkpt.IO;
 
 namespace SafeCkpt.Internals;
@@ -24,7 +25,7 @@ internal static class FormatSniffer
             return (ModelFormat.Unknown, "the file is empty (0 bytes); the download or copy did not finish. Download it again.");
         }
 
-        if (head.StartsWith("PK\x03\x04"u8))
+        if (ZipRecords.HasSignature(head, ZipRecords.LocalHeader.Signature))
         {
             return (ModelFormat.TorchZip, "PyTorch zip checkpoint");
         }
