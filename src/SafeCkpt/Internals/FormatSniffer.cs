@@ -14,9 +14,6 @@ internal static class FormatSniffer
     /// <summary>How many leading bytes the sniffer looks at.</summary>
     public const int PrefixLength = 512;
 
-    /// <summary>The pickled legacy torch magic number 0x1950a86a20f9469cfc6c as <c>PROTO 2, LONG1 10 bytes</c>.</summary>
-    private static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-
     /// <summary>Decides the format; for an unsupported one returns <see cref="ModelFormat.Unknown"/> and a description.</summary>
     public static (ModelFormat Format, string Description) Sniff(ReadOnlySpan<byte> head, long fileLength)
     {
@@ -36,7 +33,7 @@ internal static class FormatSniffer
             return (ModelFormat.Safetensors, "safetensors");
         }
 
-        if (head.StartsWith(LegacyMagic))
+        if (head.StartsWith(TorchStorageTypes.LegacyMagicPickle))
         {
             return (ModelFormat.TorchLegacy, "legacy PyTorch checkpoint");
         }

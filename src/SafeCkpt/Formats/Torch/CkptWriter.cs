@@ -26,7 +26,7 @@ internal static class CkptWriter
     {
         foreach ((TensorInfo info, _) in tensors)
         {
-            if (TorchPickleWriter.StorageClass(info.DType) is null)
+            if (TorchStorageTypes.StorageClassOf(info.DType) is null)
             {
                 throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, path, $"{path}: tensor {info.Name} is {info.DType.ToSafetensorsName()}, which a .ckpt (torch typed storage) cannot hold. Write .safetensors instead, or cast it first.") { TensorName = info.Name };
             }

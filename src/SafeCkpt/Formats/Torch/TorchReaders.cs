@@ -14,9 +14,6 @@ internal static class TorchReaders
     /// <summary>The largest storage record inflated into memory when a re-zipped checkpoint deflates it.</summary>
     public const long MaxInflatedStorageBytes = 256L << 20;
 
-    /// <summary>The legacy format's magic number, pickle 1 of 5.</summary>
-    public static readonly BigInteger LegacyMagic = BigInteger.Parse("1950a86a20f9469cfc6c", System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-
     /// <summary>Records a torch.save zip may hold besides <c>data.pkl</c> and <c>data/KEY</c>.</summary>
     private static readonly HashSet<string> KnownRecords = new(StringComparer.Ordinal)
     {
@@ -192,16 +189,16 @@ internal static class TorchReaders
         string path = file.Name;
         long pos = 0;
         (object? magic, pos) = RunAt(file, pos, "legacy pickle 1 of 5 (magic number)", PersistentIds.None);
-        if (!(magic is BigInteger b && b == LegacyMagic))
+        if (!(magic is BigInteger b && b == TorchStorageTypes.LegacyMagic))
         {
-            throw Legacy(path, 0, "the first pickle is not the legacy magic number 0x1950a86a20f9469cfc6c");
+            throw Legacy(path, 0, $"the first pickle is not the legacy magic number 0x{TorchStorageTypes.LegacyMagicHex}");
         }
 
         long at = pos;
         (object? protocol, pos) = RunAt(file, pos, "legacy pickle 2 of 5 (protocol version)", PersistentIds.None);
-        if (protocol is not 1001L)
+        if (protocol is not TorchStorageTypes.LegacyProtocolVersion)
         {
-            throw Legacy(path, at, $"the protocol version is {CheckpointContent.Render(protocol)}, not 1001");
+            throw Legacy(path, at, $"the protocol version is {CheckpointContent.Render(protocol)}, not {TorchStorageTypes.LegacyProtocolVersion}");
         }
 
         at = pos;
