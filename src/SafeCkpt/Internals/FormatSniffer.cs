@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Text;
+using SafeCkpt.Formats.Safetensors;
 using SafeCkpt.Formats.Torch;
 using SafeCkpt.IO;
 
@@ -28,7 +28,7 @@ internal static class FormatSniffer
         }
 
         // Before the pickle checks: a safetensors header length such as 0x280 also starts with the bytes 80 02.
-        if (LooksLikeSafetensors(head) && (BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(fileLength - 8) || !StartsLikePickle(head)))
+        if (LooksLikeSafetensors(head) && (SafetensorsLayout.DataStart(SafetensorsLayout.ReadPrefix(head), fileLength) >= 0 || !StartsLikePickle(head)))
         {
             return (ModelFormat.Safetensors, "safetensors");
         }
@@ -57,19 +57,18 @@ internal static class FormatSniffer
 
     private static bool LooksLikeSafetensors(ReadOnlySpan<byte> head)
     {
-        if (head.Length < 9)
+        if (head.Length <= SafetensorsLayout.PrefixLength)
         {
             return false;
         }
 
         // The 8-byte little-endian header length, then JSON (optionally after whitespace) opening with '{'.
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
-        if (n == 0)
+        if (SafetensorsLayout.ReadPrefix(head) == 0)
         {
             return false;
         }
 
-        for (int i = 8; i < head.Length; i++)
+        for (int i = SafetensorsLayout.PrefixLength; i < head.Length; i++)
         {
             byte b = head[i];
             if (b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.IO;
@@ -42,8 +41,8 @@ public static class SafetensorsWriter
     }
 
     /// <summary>
-    /// The order of tensors in the data section, as the reference writer lays it out: larger elements first (so
-    /// every tensor starts aligned to its element size), then by name.
+    /// The order of tensors in the data section, as the reference writer lays it out (<see cref="SafetensorsLayout.TensorOrder"/>):
+    /// dtype by dtype, widest alignment first (so every tensor starts aligned to its element size), then by name.
     /// </summary>
     internal static List<(TensorInfo Info, TensorSource Source)> Layout(IReadOnlyList<(TensorInfo Info, TensorSource Source)> tensors)
     {
@@ -55,13 +54,13 @@ public static class SafetensorsWriter
                 throw new ArgumentException($"Tensor name '{info.Name}' appears twice.", nameof(tensors));
             }
 
-            if (info.Name == SafetensorsReader.MetadataKey)
+            if (info.Name == SafetensorsLayout.MetadataKey)
             {
-                throw new ArgumentException($"'{SafetensorsReader.MetadataKey}' is reserved for metadata and cannot name a tensor.", nameof(tensors));
+                throw new ArgumentException($"'{SafetensorsLayout.MetadataKey}' is reserved for metadata and cannot name a tensor.", nameof(tensors));
             }
         }
 
-        return tensors.OrderByDescending(t => t.Info.DType.BitSize()).ThenBy(t => t.Info.Name, StringComparer.Ordinal).ToList();
+        return tensors.OrderBy(t => t.Info, SafetensorsLayout.TensorOrder).ToList();
     }
 
     /// <summary>
@@ -76,7 +75,7 @@ public static class SafetensorsWriter
             w.WriteStartObject();
             if (metadata.Count > 0)
             {
-                w.WriteStartObject(SafetensorsReader.MetadataKey);
+                w.WriteStartObject(SafetensorsLayout.MetadataKey);
                 foreach (KeyValuePair<string, string> kv in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 {
                     w.WriteString(kv.Key, kv.Value);
@@ -108,16 +107,16 @@ public static class SafetensorsWriter
             w.WriteEndObject();
         }
 
-        int padded = (json.WrittenCount + 7) & ~7;
-        if (padded > SafetensorsReader.MaxHeaderLength)
+        int padded = SafetensorsLayout.PaddedHeaderLength(json.WrittenCount);
+        if (padded > SafetensorsLayout.MaxHeaderLength)
         {
-            throw new OutputException(SafeCkptErrorCode.HeaderTooLarge, null, $"the header would be {padded:N0} bytes, above the safetensors limit of {SafetensorsReader.MaxHeaderLength:N0}; write fewer tensors or less metadata.");
+            throw new OutputException(SafeCkptErrorCode.HeaderTooLarge, null, $"the header would be {padded:N0} bytes, above the safetensors limit of {SafetensorsLayout.MaxHeaderLength:N0}; write fewer tensors or less metadata.");
         }
 
-        var bytes = new byte[8 + padded];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);
-        json.WrittenSpan.CopyTo(bytes.AsSpan(8));
-        bytes.AsSpan(8 + json.WrittenCount).Fill((byte)' ');
+        var bytes = new byte[SafetensorsLayout.PrefixLength + padded];
+        SafetensorsLayout.WritePrefix(bytes, (ulong)padded);
+        json.WrittenSpan.CopyTo(bytes.AsSpan(SafetensorsLayout.PrefixLength));
+        bytes.AsSpan(SafetensorsLayout.PrefixLength + json.WrittenCount).Fill((byte)' ');
         return bytes;
     }
 }
