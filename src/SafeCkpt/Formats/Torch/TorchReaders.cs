@@ -44,10 +44,11 @@ internal static class TorchReaders
 
         byte[] pickle = ZipDirectory.ReadAll(file, pkl, PickleLimits.Default.MaxPickleBytes);
         var source = new PickleSource(path, pkl.Name, pkl.IsStored ? pkl.DataOffset : -1);
-        (object? root, PickleMachine m) = PickleMachine.Run(pickle, source, PersistentIds.Zip);
+        var ids = TorchPersistentIds.Zip();
+        (object? root, PickleMachine m) = PickleMachine.Run(pickle, source, ids);
         RequireNothingAfter(m, pickle.Length, source);
 
-        Dictionary<string, StorageRef> storages = StorageTable.Distinct(m.Storages, path);
+        Dictionary<string, StorageRef> storages = StorageTable.Distinct(ids.Storages, path);
         var data = new Dictionary<string, StorageData>(StringComparer.Ordinal);
         foreach (StorageRef s in storages.Values)
         {
@@ -188,21 +189,21 @@ internal static class TorchReaders
     {
         string path = file.Name;
         long pos = 0;
-        (object? magic, pos) = RunAt(file, pos, "legacy pickle 1 of 5 (magic number)", PersistentIds.None);
+        (object? magic, pos, _) = RunAt(file, pos, "legacy pickle 1 of 5 (magic number)", NoPersistentIds);
         if (!(magic is BigInteger b && b == TorchStorageTypes.LegacyMagic))
         {
             throw Legacy(path, 0, $"the first pickle is not the legacy magic number 0x{TorchStorageTypes.LegacyMagicHex}");
         }
 
         long at = pos;
-        (object? protocol, pos) = RunAt(file, pos, "legacy pickle 2 of 5 (protocol version)", PersistentIds.None);
+        (object? protocol, pos, _) = RunAt(file, pos, "legacy pickle 2 of 5 (protocol version)", NoPersistentIds);
         if (protocol is not TorchStorageTypes.LegacyProtocolVersion)
         {
             throw Legacy(path, at, $"the protocol version is {CheckpointContent.Render(protocol)}, not {TorchStorageTypes.LegacyProtocolVersion}");
         }
 
         at = pos;
-        (object? sysInfo, pos) = RunAt(file, pos, "legacy pickle 3 of 5 (sys_info)", PersistentIds.None);
+        (object? sysInfo, pos, _) = RunAt(file, pos, "legacy pickle 3 of 5 (sys_info)", NoPersistentIds);
         if (sysInfo is not PyDict)
         {
             throw Legacy(path, at, "sys_info is not a dict");
@@ -211,16 +212,17 @@ internal static class TorchReaders
         // torch reads sys_info but never uses it: legacy raw storages are always little-endian.
 
         long objectStart = pos;
-        (object? root, pos, PickleMachine m) = RunAtWithMachine(file, pos, "legacy pickle 4 of 5 (the object)", PersistentIds.Legacy);
+        (object? root, pos, IPersistentLoader? loader) = RunAt(file, pos, "legacy pickle 4 of 5 (the object)", TorchPersistentIds.Legacy);
+        var ids = (TorchPersistentIds)loader!;
         at = pos;
-        (object? keysValue, pos) = RunAt(file, pos, "legacy pickle 5 of 5 (storage keys)", PersistentIds.None);
+        (object? keysValue, pos, _) = RunAt(file, pos, "legacy pickle 5 of 5 (storage keys)", NoPersistentIds);
         if (keysValue is not PyList keyList || !keyList.Items.All(k => k is string))
         {
             throw Legacy(path, at, "the storage-key list is not a list of strings");
         }
 
         RefusePolyglot(file);
-        Dictionary<string, StorageRef> storages = StorageTable.Distinct(m.Storages.Select(s => s with { ViewKey = null, ViewOffset = 0, ViewNumel = 0 }), path);
+        Dictionary<string, StorageRef> storages = StorageTable.Distinct(ids.Storages.Select(s => s with { ViewKey = null, ViewOffset = 0, ViewNumel = 0 }), path);
         var data = new Dictionary<string, StorageData>(StringComparer.Ordinal);
         Span<byte> numelBytes = stackalloc byte[8];
         foreach (string key in keyList.Items.Cast<string>())
@@ -284,7 +286,7 @@ internal static class TorchReaders
 
         byte[] bytes = file.ReadAt(0, (int)file.Length);
         var source = new PickleSource(path, "pickle", 0);
-        (object? root, PickleMachine m) = PickleMachine.Run(bytes, source, PersistentIds.None);
+        (object? root, PickleMachine m) = PickleMachine.Run(bytes, source, null);
         RefusePolyglot(file);
         RequireNothingAfter(m, bytes.Length, source);
         return Assemble(file, ModelFormat.Pickle, root, [], options);
@@ -310,14 +312,12 @@ internal static class TorchReaders
         }
     }
 
-    private static (object? Value, long Next) RunAt(ByteSource file, long pos, string name, PersistentIds ids)
-    {
-        (object? v, long next, _) = RunAtWithMachine(file, pos, name, ids);
-        return (v, next);
-    }
-
-    /// <summary>Runs one pickle starting at <paramref name="pos"/>, reading a window that grows until the pickle fits.</summary>
-    private static (object? Value, long Next, PickleMachine Machine) RunAtWithMachine(ByteSource file, long pos, string name, PersistentIds ids)
+    /// <summary>
+    /// Runs one pickle starting at <paramref name="pos"/>, reading a window that grows until the pickle fits. Each
+    /// attempt gets a new persistent-id loader from <paramref name="newIds"/> (an attempt cut short by the window must
+    /// leave no storages behind); the one of the run that finished is returned.
+    /// </summary>
+    private static (object? Value, long Next, IPersistentLoader? Ids) RunAt(ByteSource file, long pos, string name, Func<IPersistentLoader?> newIds)
     {
         var source = new PickleSource(file.Name, name, pos);
         long remaining = file.Length - pos;
@@ -326,10 +326,11 @@ internal static class TorchReaders
         {
             byte[] bytes = file.ReadAt(pos, (int)window);
             bool more = window < remaining && window < PickleLimits.Default.MaxPickleBytes;
+            IPersistentLoader? ids = newIds();
             try
             {
                 (object? v, PickleMachine m) = PickleMachine.Run(bytes, source, ids, windowed: more);
-                return (v, pos + m.EndOffset, m);
+                return (v, pos + m.EndOffset, ids);
             }
             catch (NeedMoreDataException)
             {
@@ -337,6 +338,9 @@ internal static class TorchReaders
             }
         }
     }
+
+    /// <summary>The loader of the pickles that carry no storages: any persistent id is refused.</summary>
+    private static IPersistentLoader? NoPersistentIds() => null;
 
     private static InvalidCheckpointException Legacy(string path, long offset, string what) =>
         new(SafeCkptErrorCode.InvalidPickle, path, $"{path}: not a valid legacy PyTorch checkpoint at byte {offset}: {what}.") { Offset = offset };
