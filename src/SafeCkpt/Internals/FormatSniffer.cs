@@ -46,6 +46,9 @@ internal static class FormatSniffer
         return (ModelFormat.Unknown, DescribeOther(head));
     }
 
+    /// <summary>Whether <paramref name="format"/> is one of torch's: what <c>TorchReaders.Open</c> reads (zip, legacy, bare pickle).</summary>
+    public static bool IsTorch(ModelFormat format) => format is ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle;
+
     /// <summary>Reads the head of <paramref name="file"/> and sniffs it.</summary>
     public static (ModelFormat Format, string Description) Sniff(ByteSource file)
     {

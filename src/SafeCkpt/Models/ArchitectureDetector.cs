@@ -319,7 +319,7 @@ public static class ArchitectureDetector
         {
             if (tensors.TryGet(key, out TensorInfo? info))
             {
-                checks.Add(new PositionIdsCheck(key, info.DType, info.Shape, FixClipPositionIds.WrongPositions(info, tensors.SourceAt(key))));
+                checks.Add(new PositionIdsCheck(key, info.DType, info.Shape, ClipPositionIds.WrongPositions(info, tensors.SourceAt(key))));
             }
         }
 

@@ -1,6 +1,4 @@
-using System.Runtime.InteropServices;
 using SafeCkpt.Models;
-using SafeCkpt.Numerics;
 using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Transforms;
@@ -8,7 +6,8 @@ namespace SafeCkpt.Transforms;
 /// <summary>
 /// Resets CLIP's <c>position_ids</c> to int64 <c>[[0, 1, ..., 76]]</c> when they are broken (stored as floats by a
 /// merge, off by rounding, or missing) and reports which positions were wrong. Old-transformers keys
-/// (<c>cond_stage_model.transformer.embeddings.*</c>) are renamed to the <c>text_model.</c> form first.
+/// (<c>cond_stage_model.transformer.embeddings.*</c>) are renamed to the <c>text_model.</c> form first. What is
+/// broken and what is correct is <see cref="ClipPositionIds"/>'s rule, which the architecture report uses too.
 /// </summary>
 public sealed class FixClipPositionIds : TensorTransform
 {
@@ -25,52 +24,16 @@ public sealed class FixClipPositionIds : TensorTransform
     /// <inheritdoc/>
     public override string Description => "fix CLIP position ids (int64 0..76)";
 
-    /// <summary>
-    /// Reads a position-ids tensor and returns the indices whose value is not their position (or null when the
-    /// dtype is not one position ids are stored in).
-    /// </summary>
-    internal static List<int>? WrongPositions(TensorInfo info, TensorSource data)
-    {
-        if (info.ElementCount != 77 || info.ByteLength > 77 * 8)
-        {
-            return null;
-        }
-
-        var bytes = new byte[info.ByteLength];
-        data.Read(0, bytes);
-        double[] values = new double[77];
-        switch (info.DType)
-        {
-            case DType.Int64:
-                MemoryMarshal.Cast<byte, long>(bytes).ToArray().Select(v => (double)v).ToArray().CopyTo(values, 0);
-                break;
-            case DType.Int32:
-                MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(v => (double)v).ToArray().CopyTo(values, 0);
-                break;
-            case DType.Float64 or DType.Float32 or DType.Float16 or DType.BFloat16:
-                var f = new byte[77 * 4];
-                ElementCast.Convert(info.DType, DType.Float32, bytes, f, 77);
-                MemoryMarshal.Cast<byte, float>(f).ToArray().Select(v => (double)v).ToArray().CopyTo(values, 0);
-                break;
-            default:
-                return null;
-        }
-
-        // A float id that is not exactly its position counts as wrong: truncating it to int64 would shift a token.
-        return Enumerable.Range(0, 77).Where(i => values[i] != i).ToList();
-    }
-
     internal override void Apply(TensorPlan plan)
     {
         RenameOldKeys(plan);
-        var correct = new MemoryTensorSource(MemoryMarshal.AsBytes(Enumerable.Range(0, 77).Select(i => (long)i).ToArray().AsSpan()).ToArray());
         bool sawText = false;
         foreach (string key in Keys)
         {
             string te = key[..key.IndexOf(".transformer.", StringComparison.Ordinal)];
             bool hasEncoder = plan.Tensors.Any(t => t.Name.StartsWith(te + ".transformer.text_model.", StringComparison.Ordinal));
             int i = plan.IndexOf(key);
-            var fixedInfo = new TensorInfo(key, DType.Int64, [1, 77]);
+            (TensorInfo fixedInfo, TensorSource correct) = ClipPositionIds.Correct(key);
             if (i < 0)
             {
                 if (hasEncoder)
@@ -85,14 +48,14 @@ public sealed class FixClipPositionIds : TensorTransform
 
             sawText = true;
             PlannedTensor t = plan.Tensors[i];
-            List<int>? wrong = WrongPositions(t.Source, t.Data);
+            List<int>? wrong = ClipPositionIds.WrongPositions(t.Source, t.Data);
             if (wrong is null)
             {
                 plan.Notes.Add($"CLIP: {key} is {t.Source.DType.ToSafetensorsName()} {t.Source.FormatShape()}, not 77 position ids; left as it is.");
                 continue;
             }
 
-            if (wrong.Count == 0 && t.Source.DType == DType.Int64 && t.Shape.SequenceEqual([1L, 77L]))
+            if (!ClipPositionIds.IsBroken(t.Source.DType, t.Shape, wrong))
             {
                 plan.Notes.Add($"CLIP: {key} is correct.");
                 continue;

@@ -20,7 +20,11 @@ internal static class TorchReaders
         "version", ".data/version", "byteorder", ".format_version", ".storage_alignment", ".data/serialization_id",
     };
 
-    /// <summary>Reads any of the three formats (chosen by the sniffer) into the raw pickle value, storages and tensors.</summary>
+    /// <summary>
+    /// Reads any of the three formats into the raw pickle value, storages and tensors. The caller has sniffed
+    /// <paramref name="format"/> and decided with <see cref="FormatSniffer.IsTorch"/> that it is torch's; like
+    /// torch.load, whatever is neither zip nor legacy is read as a pickle.
+    /// </summary>
     public static TorchCheckpoint Open(ByteSource file, ModelFormat format, OpenOptions? options = null)
     {
         options ??= OpenOptions.Default;
@@ -28,8 +32,7 @@ internal static class TorchReaders
         {
             ModelFormat.TorchZip => OpenZip(file, options),
             ModelFormat.TorchLegacy => OpenLegacy(file, options),
-            ModelFormat.Pickle => OpenBare(file, options),
-            _ => throw new UnsupportedFormatException(SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: is not a PyTorch checkpoint ({FormatSniffer.Sniff(file).Description})."),
+            _ => OpenBare(file, options),
         };
     }
 
