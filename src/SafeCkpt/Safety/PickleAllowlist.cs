@@ -23,7 +23,7 @@ internal static class PickleAllowlist
     /// <param name="name">The name as the pickle spells it.</param>
     /// <param name="torchObject">
     /// The pickle is the object pickle of a torch checkpoint, which torch reads through its own <c>find_class</c>:
-    /// any name that is a storage class (<c>FloatStorage</c>, ...) becomes that storage type whatever the module
+    /// any name that is a typed storage class (<see cref="TorchStorageTypes.StorageClasses"/>) becomes that storage type whatever the module
     /// (nothing is imported), and (zip format) module <c>torch.tensor</c> is read as <c>torch._tensor</c>.
     /// </param>
     public static PyGlobal? Lookup(string module, string name, bool torchObject = false)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 using SafeCkpt.IO;
@@ -94,7 +93,7 @@ internal static class CkptWriter
                 (false, true) => [e.HeaderOffset],
                 _ => [],
             };
-            int extraLength = big.IsEmpty ? 0 : WriteZip64Extra(extra, big);
+            int extraLength = big.IsEmpty ? 0 : Zip64Extra.Write(extra, big);
             new CentralHeader(
                 VersionMadeBy: MadeByUnix,
                 VersionNeeded: bigSize || bigOffset ? VersionZip64 : VersionDefault,
@@ -201,11 +200,10 @@ internal static class CkptWriter
             b = b[NameBytes.Length..];
             if (Zip64)
             {
-                b = b[WriteZip64Extra(b, [Size, Size])..];
+                b = b[Zip64Extra.Write(b, [Size, Size])..];
             }
 
-            BinaryPrimitives.WriteUInt16LittleEndian(b, PaddingExtraId);
-            BinaryPrimitives.WriteUInt16LittleEndian(b[2..], (ushort)Padding);
+            WriteExtraHeader(b, PaddingExtraId, (ushort)Padding);
             b[ExtraHeaderLength..].Fill((byte)'Z');
             return bytes;
         }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using SafeCkpt.IO;
@@ -415,52 +414,24 @@ internal sealed class ZipDirectory
         bool needSize = size == Max32, needComp = comp == Max32, needLho = lho == Max32, needDisk = disk == Max16;
         while (extra.Length >= ExtraHeaderLength)
         {
-            int id = BinaryPrimitives.ReadUInt16LittleEndian(extra);
-            int len = BinaryPrimitives.ReadUInt16LittleEndian(extra[2..]);
+            (int id, int len) = ReadExtraHeader(extra);
             if (len > extra.Length - ExtraHeaderLength)
             {
                 throw Fail(path, at, $"an extra field of '{name}' runs past its header.", name: name);
             }
 
-            byte[] body = extra.Slice(ExtraHeaderLength, len).ToArray();
-            if (id == Zip64ExtraId)
+            if (id == Zip64Extra.Id)
             {
-                int q = 0;
-                long Next()
+                if (!Zip64Extra.TryRead(extra.Slice(ExtraHeaderLength, len), needSize, needComp, needLho, needDisk, out var values))
                 {
-                    if (body.Length - q < 8)
-                    {
-                        throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
-                    }
-
-                    long v = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(body.AsSpan(q)));
-                    q += 8;
-                    return v;
+                    throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
                 }
 
-                if (needSize)
-                {
-                    size = Next();
-                    needSize = false;
-                }
-
-                if (needComp)
-                {
-                    comp = Next();
-                    needComp = false;
-                }
-
-                if (needLho)
-                {
-                    lho = Next();
-                    needLho = false;
-                }
-
-                if (needDisk)
-                {
-                    disk = body.Length - q >= 4 ? (int)BinaryPrimitives.ReadUInt32LittleEndian(body.AsSpan(q)) : throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
-                    needDisk = false;
-                }
+                size = needSize ? Clamp(values.Size) : size;
+                comp = needComp ? Clamp(values.CompressedSize) : comp;
+                lho = needLho ? Clamp(values.LocalHeaderOffset) : lho;
+                disk = needDisk ? (int)values.Disk : disk;
+                needSize = needComp = needLho = needDisk = false;
             }
 
             extra = extra[(ExtraHeaderLength + len)..];

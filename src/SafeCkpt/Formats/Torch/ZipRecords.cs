@@ -37,9 +37,6 @@ internal static class ZipRecords
     /// <summary>The DOS date 1980-01-01, the earliest a zip can say (torch.save writes no real time either).</summary>
     public const ushort DosDate1980 = 0x21;
 
-    /// <summary>The extra field id of the ZIP64 sizes and offset.</summary>
-    public const ushort Zip64ExtraId = 0x0001;
-
     /// <summary>An extra field's header: its id and its data length, two bytes each.</summary>
     public const int ExtraHeaderLength = 4;
 
@@ -65,20 +62,70 @@ internal static class ZipRecords
         public const int AnyEncryption = Encrypted | StrongEncryption | MaskedHeaders;
     }
 
+    /// <summary>Reads an extra field's header: its id and the length of the data after it.</summary>
+    public static (ushort Id, ushort Length) ReadExtraHeader(ReadOnlySpan<byte> field) => (U16(field, 0), U16(field, 2));
+
+    /// <summary>Writes an extra field's header.</summary>
+    public static void WriteExtraHeader(Span<byte> field, ushort id, ushort length)
+    {
+        Put(field, 0, id);
+        Put(field, 2, length);
+    }
+
     /// <summary>Whether <paramref name="record"/> starts with <paramref name="signature"/>.</summary>
     public static bool HasSignature(ReadOnlySpan<byte> record, uint signature) => record.Length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(record) == signature;
 
-    /// <summary>Writes a ZIP64 extra field holding <paramref name="values"/> (the order is the spec's: size, compressed size, local header offset); returns its length.</summary>
-    public static int WriteZip64Extra(Span<byte> destination, ReadOnlySpan<long> values)
+    /// <summary>
+    /// The ZIP64 extended information extra field (4.5.3): the 8-byte forms of exactly the fields whose short form is
+    /// saturated (<see cref="Max32"/>), in the order size, compressed size, local header offset, then a 4-byte disk
+    /// number (when the 16-bit one is <see cref="Max16"/>).
+    /// </summary>
+    internal static class Zip64Extra
     {
-        BinaryPrimitives.WriteUInt16LittleEndian(destination, Zip64ExtraId);
-        BinaryPrimitives.WriteUInt16LittleEndian(destination[2..], (ushort)(8 * values.Length));
-        for (int i = 0; i < values.Length; i++)
+        /// <summary>The extra field's id.</summary>
+        public const ushort Id = 0x0001;
+
+        /// <summary>Writes the field (header and <paramref name="values"/>, already in the spec's order); returns its length.</summary>
+        public static int Write(Span<byte> destination, ReadOnlySpan<long> values)
         {
-            BinaryPrimitives.WriteInt64LittleEndian(destination[(ExtraHeaderLength + (8 * i))..], values[i]);
+            WriteExtraHeader(destination, Id, (ushort)(8 * values.Length));
+            for (int i = 0; i < values.Length; i++)
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(destination[(ExtraHeaderLength + (8 * i))..], values[i]);
+            }
+
+            return ExtraHeaderLength + (8 * values.Length);
         }
 
-        return ExtraHeaderLength + (8 * values.Length);
+        /// <summary>Reads the values a header needs from the field's data (after its 4-byte header); false when the data is too short for them.</summary>
+        public static bool TryRead(ReadOnlySpan<byte> data, bool size, bool compressedSize, bool localHeaderOffset, bool disk, out (ulong Size, ulong CompressedSize, ulong LocalHeaderOffset, uint Disk) values)
+        {
+            values = default;
+            int at = 0;
+            if ((size && !Next(data, ref at, out values.Size)) || (compressedSize && !Next(data, ref at, out values.CompressedSize)) || (localHeaderOffset && !Next(data, ref at, out values.LocalHeaderOffset)))
+            {
+                return false;
+            }
+
+            if (disk)
+            {
+                if (data.Length - at < 4)
+                {
+                    return false;
+                }
+
+                values.Disk = U32(data, at);
+            }
+
+            return true;
+
+            static bool Next(ReadOnlySpan<byte> data, ref int at, out ulong value)
+            {
+                value = data.Length - at >= 8 ? U64(data, at) : 0;
+                at += 8;
+                return data.Length - at >= 0;
+            }
+        }
     }
 
     /// <summary>The local file header before each entry's data (4.3.7); a name and an extra field follow it.</summary>

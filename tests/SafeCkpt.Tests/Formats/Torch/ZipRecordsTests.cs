@@ -61,10 +61,16 @@ public class ZipRecordsTests
     public void The_zip64_extra_field_holds_eight_bytes_per_value()
     {
         var extra = new byte[ExtraHeaderLength + 16];
-        Assert.Equal(20, WriteZip64Extra(extra, [5L << 32, 7]));
+        Assert.Equal(20, Zip64Extra.Write(extra, [5L << 32, 7]));
         Assert.Equal([0x01, 0x00, 16, 0], extra[..4]);
         Assert.Equal(5L << 32, BitConverter.ToInt64(extra, 4));
         Assert.Equal(7L, BitConverter.ToInt64(extra, 12));
+
+        // A header that needs only the compressed size and offset finds them first in the data.
+        Assert.True(Zip64Extra.TryRead(extra.AsSpan(4), false, true, true, false, out var v));
+        Assert.Equal((5UL << 32, 7UL), (v.CompressedSize, v.LocalHeaderOffset));
+        Assert.False(Zip64Extra.TryRead(extra.AsSpan(4), true, true, true, false, out _));
+        Assert.False(Zip64Extra.TryRead(extra.AsSpan(4), true, true, false, true, out _));
     }
 
     [Fact]
