@@ -2,6 +2,7 @@ using System.Text;
 using SafeCkpt.Formats.Safetensors;
 using SafeCkpt.Formats.Torch;
 using SafeCkpt.IO;
+using SafeCkpt.Safety;
 
 namespace SafeCkpt.Internals;
 
@@ -56,7 +57,7 @@ internal static class FormatSniffer
         return Sniff(head, file.Length);
     }
 
-    private static bool StartsLikePickle(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
+    private static bool StartsLikePickle(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == PickleOpcodes.Proto && head[1] is >= PickleOpcodes.MinSupportedProtocol and <= PickleOpcodes.HighestProtocol;
 
     private static bool LooksLikeSafetensors(ReadOnlySpan<byte> head)
     {
@@ -164,9 +165,9 @@ internal static class FormatSniffer
             return "an HDF5 file (Keras .h5), not a PyTorch or safetensors model.";
         }
 
-        if (head.Length >= 2 && head[0] == 0x80)
+        if (head.Length >= 2 && head[0] == PickleOpcodes.Proto)
         {
-            return $"a pickle of protocol {head[1]}, which SafeCkpt does not read (it reads protocols 2 to 5).";
+            return $"a pickle of protocol {head[1]}, which SafeCkpt does not read (it reads protocols {PickleOpcodes.MinSupportedProtocol} to {PickleOpcodes.HighestProtocol}).";
         }
 
         string hex = Convert.ToHexString(head[..Math.Min(head.Length, 16)]).ToLowerInvariant();

@@ -117,9 +117,9 @@ internal sealed partial class PickleMachine
                         throw Unsupported($"PROTO {op.Int} is not the first opcode (torch.save never writes a second PROTO)");
                     }
 
-                    if (op.Int is < 2 or > 5)
+                    if (op.Int is < MinSupportedProtocol or > HighestProtocol)
                     {
-                        throw Invalid(_opStart, $"pickle protocol {op.Int} is not supported (2 to 5 are)");
+                        throw Invalid(_opStart, $"pickle protocol {op.Int} is not supported ({MinSupportedProtocol} to {HighestProtocol} are)");
                     }
 
                     break;
