@@ -132,7 +132,7 @@ public static class CheckpointScanner
         // walked too, for loaders that read them, but their errors do not count. Storage records (<prefix>/data/KEY)
         // are raw tensor bytes and are never walked: data that happens to start like a pickle is not one.
         string? objectPickle = dir.Entries.Count > 0 && dir.Entries[0].Name.IndexOf('/', StringComparison.Ordinal) is > 0 and int slash
-            ? dir.Entries[0].Name[..slash] + "/data.pkl"
+            ? TorchArchive.Record(dir.Entries[0].Name[..slash], TorchArchive.ObjectPickle)
             : null;
         foreach (ZipEntry e in dir.Entries)
         {
@@ -181,7 +181,7 @@ public static class CheckpointScanner
     private static bool IsStorageRecord(string name)
     {
         string[] parts = name.Split('/');
-        return parts.Length == 3 && parts[1] == "data";
+        return parts.Length == 3 && parts[1] == TorchArchive.StorageFolder;
     }
 
     /// <summary>

@@ -33,10 +33,11 @@ internal static class CkptWriter
 
         List<TensorInfo> infos = tensors.Select(t => t.Info).ToList();
         byte[] pickle = layout is null ? TorchPickleWriter.Write(infos) : TorchPickleWriter.Write(layout, infos);
-        var entries = new List<Entry> { new("archive/data.pkl", pickle.Length, null, pickle) };
-        entries.AddRange(tensors.Select((t, i) => new Entry("archive/data/" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), t.Info.ByteLength, t, null))
+        var entries = new List<Entry> { new(TorchArchive.Record(TorchArchive.WrittenFolder, TorchArchive.ObjectPickle), pickle.Length, null, pickle) };
+        entries.AddRange(tensors.Select((t, i) => new Entry(TorchArchive.StorageRecord(TorchArchive.WrittenFolder, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), t.Info.ByteLength, t, null))
             .OrderBy(e => e.Name, StringComparer.Ordinal));
-        entries.Add(new Entry("archive/version", 2, null, "3\n"u8.ToArray()));
+        byte[] version = Encoding.ASCII.GetBytes(TorchArchive.WrittenVersion);
+        entries.Add(new Entry(TorchArchive.Record(TorchArchive.WrittenFolder, TorchArchive.Version), version.Length, null, version));
 
         long at = 0;
         foreach (Entry e in entries)

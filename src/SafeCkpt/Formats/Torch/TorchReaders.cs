@@ -14,12 +14,6 @@ internal static class TorchReaders
     /// <summary>The largest storage record inflated into memory when a re-zipped checkpoint deflates it.</summary>
     public const long MaxInflatedStorageBytes = 256L << 20;
 
-    /// <summary>Records a torch.save zip may hold besides <c>data.pkl</c> and <c>data/KEY</c>.</summary>
-    private static readonly HashSet<string> KnownRecords = new(StringComparer.Ordinal)
-    {
-        "version", ".data/version", "byteorder", ".format_version", ".storage_alignment", ".data/serialization_id",
-    };
-
     /// <summary>
     /// Reads any of the three formats into the raw pickle value, storages and tensors. The caller has sniffed
     /// <paramref name="format"/> and decided with <see cref="FormatSniffer.IsTorch"/> that it is torch's; like
@@ -41,9 +35,9 @@ internal static class TorchReaders
     {
         string path = file.Name;
         (ZipDirectory dir, string prefix) = ReadArchive(file);
-        ZipEntry pkl = dir.Find(prefix + "/data.pkl")!;
-        bool bigEndian = IsBigEndian(file, dir.Find(prefix + "/byteorder"));
-        CheckVersion(file, dir.Find(prefix + "/.data/version") ?? dir.Find(prefix + "/version"));
+        ZipEntry pkl = dir.Find(TorchArchive.Record(prefix, TorchArchive.ObjectPickle))!;
+        bool bigEndian = IsBigEndian(file, dir.Find(TorchArchive.Record(prefix, TorchArchive.ByteOrder)));
+        CheckVersion(file, dir.Find(TorchArchive.Record(prefix, TorchArchive.DataVersion)) ?? dir.Find(TorchArchive.Record(prefix, TorchArchive.Version)));
 
         byte[] pickle = ZipDirectory.ReadAll(file, pkl, PickleLimits.Default.MaxPickleBytes);
         var source = new PickleSource(path, pkl.Name, pkl.IsStored ? pkl.DataOffset : -1);
@@ -55,7 +49,7 @@ internal static class TorchReaders
         var data = new Dictionary<string, StorageData>(StringComparer.Ordinal);
         foreach (StorageRef s in storages.Values)
         {
-            string record = prefix + "/data/" + s.Key;
+            string record = TorchArchive.StorageRecord(prefix, s.Key);
             ZipEntry entry = dir.Find(record) ?? throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: the pickle refers to storage '{s.Key}' (at {source.Where(s.PickleOffset)}) but the archive has no record '{record}'. The file is incomplete or corrupt.") { TensorName = record, Offset = s.PickleOffset };
             long expected = StorageTable.ExpectedBytes(s, path);
             if (entry.Size != expected)
@@ -123,14 +117,13 @@ internal static class TorchReaders
             }
 
             string rest = e.Name[(slash + 1)..];
-            bool storage = rest.StartsWith("data/", StringComparison.Ordinal) && rest.Length > 5 && !rest[5..].Contains('/', StringComparison.Ordinal);
-            if (!(storage || rest == "data.pkl" || KnownRecords.Contains(rest)))
+            if (!(TorchArchive.IsStorageRecord(rest) || rest == TorchArchive.ObjectPickle || TorchArchive.KnownRecords.Contains(rest)))
             {
                 throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, path, $"{path}: the archive has the unexpected record '{e.Name}'; a torch.save checkpoint holds data.pkl, data/KEY, version, byteorder and a few metadata records only.") { TensorName = e.Name };
             }
         }
 
-        if (dir.Find(prefix + "/data.pkl") is null)
+        if (dir.Find(TorchArchive.Record(prefix, TorchArchive.ObjectPickle)) is null)
         {
             throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, path, $"{path}: the archive has no '{prefix}/data.pkl'; it is a zip file but not a PyTorch checkpoint.");
         }
