@@ -89,6 +89,7 @@ internal sealed partial class PickleMachine
         }
     }
 
+    // torch.load would call the target's append/__setitem__ (on a tensor that writes its data, CVE-2026-24747): nothing
     // foreign runs, but the result differs from what SafeCkpt would build, so anything but a list/dict is refused.
     private PyList ListTarget() => Peek() as PyList
         ?? throw Unsupported($"{Name(_op)} into a {TypeName(Peek())} (only lists are appended to)");

@@ -52,8 +52,6 @@ internal sealed partial class PickleMachine
         return items;
     }
 
-    // torch.load would call the target's append/__setitem__ (on a tensor that writes its data, CVE-2026-24747): nothing
-
     private void MemoPut(long index)
     {
         if (index < 0)

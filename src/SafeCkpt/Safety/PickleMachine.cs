@@ -3,7 +3,6 @@ using static SafeCkpt.Safety.PickleOpcodes;
 
 namespace SafeCkpt.Safety;
 
-
 /// <summary>Where a pickle comes from, for messages: the file, the record inside it, and the record's file offset.</summary>
 /// <param name="FilePath">The checkpoint file.</param>
 /// <param name="RecordName">The pickle's name, e.g. <c>archive/data.pkl</c> or <c>legacy pickle 4 of 5</c>.</param>
