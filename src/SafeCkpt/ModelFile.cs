@@ -86,7 +86,7 @@ public sealed class ModelFile : IModelConversion, IDisposable
         {
             case ModelFormat.Safetensors:
                 return new ModelFile(file.Name, format, SafetensorsReader.OpenChecked(file), null);
-            case ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle:
+            case var torch when FormatSniffer.IsTorch(torch):
                 TorchCheckpoint ckpt = TorchReaders.Open(file, format, options);
                 return new ModelFile(file.Name, format, ckpt.Tensors, ckpt.Info);
             default:

@@ -128,9 +128,9 @@ public sealed class CheckpointBuilder
 
     private CheckpointBuilder AddSource(TensorInfo info, TensorSource source)
     {
-        if (info.Name == SafetensorsReader.MetadataKey)
+        if (info.Name == SafetensorsLayout.MetadataKey)
         {
-            throw new ArgumentException($"'{SafetensorsReader.MetadataKey}' is reserved for metadata.", nameof(info));
+            throw new ArgumentException($"'{SafetensorsLayout.MetadataKey}' is reserved for metadata.", nameof(info));
         }
 
         if (!_names.Add(info.Name))

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
+using SafeCkpt.Formats.Safetensors;
 using SafeCkpt.IO;
 
 namespace SafeCkpt.Hashing;
@@ -101,10 +101,9 @@ public sealed class ModelHashes
             return -1;
         }
 
-        Span<byte> prefix = stackalloc byte[8];
+        Span<byte> prefix = stackalloc byte[SafetensorsLayout.PrefixLength];
         file.ReadExactly(0, prefix);
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        return n <= (ulong)(file.Length - 8) ? 8 + (long)n : -1;
+        return SafetensorsLayout.DataStart(SafetensorsLayout.ReadPrefix(prefix), file.Length);
     }
 
     private static void CopyOldWindow(ReadOnlySpan<byte> chunk, long chunkStart, byte[] window)

@@ -1,6 +1,8 @@
-using System.Buffers.Binary;
 using System.Text;
+using SafeCkpt.Formats.Safetensors;
+using SafeCkpt.Formats.Torch;
 using SafeCkpt.IO;
+using SafeCkpt.Safety;
 
 namespace SafeCkpt.Internals;
 
@@ -13,9 +15,6 @@ internal static class FormatSniffer
     /// <summary>How many leading bytes the sniffer looks at.</summary>
     public const int PrefixLength = 512;
 
-    /// <summary>The pickled legacy torch magic number 0x1950a86a20f9469cfc6c as <c>PROTO 2, LONG1 10 bytes</c>.</summary>
-    private static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-
     /// <summary>Decides the format; for an unsupported one returns <see cref="ModelFormat.Unknown"/> and a description.</summary>
     public static (ModelFormat Format, string Description) Sniff(ReadOnlySpan<byte> head, long fileLength)
     {
@@ -24,18 +23,18 @@ internal static class FormatSniffer
             return (ModelFormat.Unknown, "the file is empty (0 bytes); the download or copy did not finish. Download it again.");
         }
 
-        if (head.StartsWith("PK\x03\x04"u8))
+        if (ZipRecords.HasSignature(head, ZipRecords.LocalHeader.Signature))
         {
             return (ModelFormat.TorchZip, "PyTorch zip checkpoint");
         }
 
         // Before the pickle checks: a safetensors header length such as 0x280 also starts with the bytes 80 02.
-        if (LooksLikeSafetensors(head) && (BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(fileLength - 8) || !StartsLikePickle(head)))
+        if (LooksLikeSafetensors(head) && (SafetensorsLayout.DataStart(SafetensorsLayout.ReadPrefix(head), fileLength) >= 0 || !StartsLikePickle(head)))
         {
             return (ModelFormat.Safetensors, "safetensors");
         }
 
-        if (head.StartsWith(LegacyMagic))
+        if (head.StartsWith(TorchStorageTypes.LegacyMagicPickle))
         {
             return (ModelFormat.TorchLegacy, "legacy PyTorch checkpoint");
         }
@@ -48,6 +47,9 @@ internal static class FormatSniffer
         return (ModelFormat.Unknown, DescribeOther(head));
     }
 
+    /// <summary>Whether <paramref name="format"/> is one of torch's: what <c>TorchReaders.Open</c> reads (zip, legacy, bare pickle).</summary>
+    public static bool IsTorch(ModelFormat format) => format is ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle;
+
     /// <summary>Reads the head of <paramref name="file"/> and sniffs it.</summary>
     public static (ModelFormat Format, string Description) Sniff(ByteSource file)
     {
@@ -55,23 +57,22 @@ internal static class FormatSniffer
         return Sniff(head, file.Length);
     }
 
-    private static bool StartsLikePickle(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
+    private static bool StartsLikePickle(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == PickleOpcodes.Proto && head[1] is >= PickleOpcodes.MinSupportedProtocol and <= PickleOpcodes.HighestProtocol;
 
     private static bool LooksLikeSafetensors(ReadOnlySpan<byte> head)
     {
-        if (head.Length < 9)
+        if (head.Length <= SafetensorsLayout.PrefixLength)
         {
             return false;
         }
 
         // The 8-byte little-endian header length, then JSON (optionally after whitespace) opening with '{'.
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
-        if (n == 0)
+        if (SafetensorsLayout.ReadPrefix(head) == 0)
         {
             return false;
         }
 
-        for (int i = 8; i < head.Length; i++)
+        for (int i = SafetensorsLayout.PrefixLength; i < head.Length; i++)
         {
             byte b = head[i];
             if (b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')
@@ -164,9 +165,9 @@ internal static class FormatSniffer
             return "an HDF5 file (Keras .h5), not a PyTorch or safetensors model.";
         }
 
-        if (head.Length >= 2 && head[0] == 0x80)
+        if (head.Length >= 2 && head[0] == PickleOpcodes.Proto)
         {
-            return $"a pickle of protocol {head[1]}, which SafeCkpt does not read (it reads protocols 2 to 5).";
+            return $"a pickle of protocol {head[1]}, which SafeCkpt does not read (it reads protocols {PickleOpcodes.MinSupportedProtocol} to {PickleOpcodes.HighestProtocol}).";
         }
 
         string hex = Convert.ToHexString(head[..Math.Min(head.Length, 16)]).ToLowerInvariant();

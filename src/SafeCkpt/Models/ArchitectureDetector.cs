@@ -1,5 +1,4 @@
 using SafeCkpt.Tensors;
-using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Models;
 
@@ -319,7 +318,7 @@ internal static class ArchitectureDetector
         {
             if (tensors.TryGet(key, out TensorInfo? info))
             {
-                checks.Add(new PositionIdsCheck(key, info.DType, info.Shape, FixClipPositionIds.WrongPositions(info, tensors.SourceAt(key))));
+                checks.Add(new PositionIdsCheck(key, info.DType, info.Shape, ClipPositionIds.WrongPositions(info, tensors.SourceAt(key))));
             }
         }
 

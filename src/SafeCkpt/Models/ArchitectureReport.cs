@@ -109,7 +109,7 @@ public sealed class PositionIdsCheck
     public IReadOnlyList<int> WrongPositions { get; }
 
     /// <summary>Whether <c>convert --fix-clip</c> would change it: unreadable, wrong values, or not int64 <c>[1, 77]</c>.</summary>
-    public bool IsBroken => !IsReadable || WrongPositions.Count > 0 || DType != DType.Int64 || !Shape.SequenceEqual([1L, 77L]);
+    public bool IsBroken => ClipPositionIds.IsBroken(DType, Shape, IsReadable ? WrongPositions : null);
 }
 
 /// <summary>

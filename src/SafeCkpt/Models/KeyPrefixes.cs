@@ -15,6 +15,9 @@ internal static class KeyPrefixes
     /// <summary>The autoencoder in newer single files (SD3, some Flux files).</summary>
     public const string VaeAlt = "vae.";
 
+    /// <summary>The VAE's training loss module (LDM's <c>loss</c>: discriminator, LPIPS, logvar).</summary>
+    private const string LossModule = "loss";
+
     /// <summary>The EMA copy of the UNet in training checkpoints.</summary>
     public const string Ema = "model_ema.";
 
@@ -22,7 +25,7 @@ internal static class KeyPrefixes
     public static IReadOnlyList<string> EmaCounters { get; } = [Ema + "decay", Ema + "num_updates"];
 
     /// <summary>The training loss of the VAE, inside a checkpoint and in a lone VAE file.</summary>
-    public static IReadOnlyList<string> VaeLoss { get; } = [Vae + "loss.", "loss."];
+    public static IReadOnlyList<string> VaeLoss { get; } = [Vae + LossModule + ".", LossModule + "."];
 
     /// <summary>The text encoder prefixes: LDM (<c>cond_stage_model.</c>), SGM (<c>conditioner.embedders.</c>), SD3/Flux single files.</summary>
     public static IReadOnlyList<string> TextEncoders { get; } = ["cond_stage_model.", "conditioner.embedders.", "text_encoders."];
@@ -59,9 +62,9 @@ internal static class KeyPrefixes
         "embedding_manager.", "lora_te_text_model", "lora_unet_", "control_model.", .. VaeLoss, UNet + "time_embedding.cond_proj.weight",
     ];
 
-    /// <summary>Whether a key is a VAE loss tensor.</summary>
-    public static bool IsVaeLoss(string name) => name.StartsWith("loss", StringComparison.Ordinal) || name.StartsWith(Vae + "loss", StringComparison.Ordinal);
+    /// <summary>Whether a key is a VAE loss tensor (any key starting with the loss module's name, with or without the VAE prefix).</summary>
+    public static bool IsVaeLoss(string name) => name.StartsWith(LossModule, StringComparison.Ordinal) || name.StartsWith(Vae + LossModule, StringComparison.Ordinal);
 
     /// <summary>Whether a key is an EMA counter rather than an EMA weight.</summary>
-    public static bool IsEmaCounter(string name) => name is "model_ema.decay" or "model_ema.num_updates";
+    public static bool IsEmaCounter(string name) => EmaCounters.Contains(name, StringComparer.Ordinal);
 }

@@ -69,7 +69,7 @@ public static class CheckpointScanner
                     // Not a model format. A whole pickle without PROTO (protocol 0/1) is one torch would load, but
                     // SafeCkpt does not open it: harmless (no unsafe global was found), yet not read.
                     notAModel = !walked;
-                    error = walked ? PickleErrors.Unsupported(new PickleSource(file.Name, "pickle", 0), 0, "a protocol 0/1 pickle without a PROTO opcode; torch.load would unpickle it, SafeCkpt opens protocol 2 to 5 pickles only") : null;
+                    error = walked ? PickleErrors.Unsupported(new PickleSource(file.Name, "pickle", 0), 0, $"a protocol 0/1 pickle without a PROTO opcode; torch.load would unpickle it, SafeCkpt opens protocol {MinSupportedProtocol} to {HighestProtocol} pickles only") : null;
                 }
                 else if (format != ModelFormat.Safetensors)
                 {
@@ -132,7 +132,7 @@ public static class CheckpointScanner
         // walked too, for loaders that read them, but their errors do not count. Storage records (<prefix>/data/KEY)
         // are raw tensor bytes and are never walked: data that happens to start like a pickle is not one.
         string? objectPickle = dir.Entries.Count > 0 && dir.Entries[0].Name.IndexOf('/', StringComparison.Ordinal) is > 0 and int slash
-            ? dir.Entries[0].Name[..slash] + "/data.pkl"
+            ? TorchArchive.Record(dir.Entries[0].Name[..slash], TorchArchive.ObjectPickle)
             : null;
         foreach (ZipEntry e in dir.Entries)
         {
@@ -145,7 +145,7 @@ public static class CheckpointScanner
                 }
 
                 byte[] head = ZipDirectory.ReadHead(file, e, 2);
-                if (head.Length < 2 || head[0] != Proto || head[1] > 5)
+                if (head.Length < 2 || head[0] != Proto || head[1] > HighestProtocol)
                 {
                     continue;
                 }
@@ -181,7 +181,7 @@ public static class CheckpointScanner
     private static bool IsStorageRecord(string name)
     {
         string[] parts = name.Split('/');
-        return parts.Length == 3 && parts[1] == "data";
+        return parts.Length == 3 && parts[1] == TorchArchive.StorageFolder;
     }
 
     /// <summary>

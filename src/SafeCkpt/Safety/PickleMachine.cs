@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Numerics;
-using System.Text.RegularExpressions;
 using static SafeCkpt.Safety.PickleOpcodes;
 
 namespace SafeCkpt.Safety;
@@ -47,19 +45,6 @@ internal sealed record PickleLimits
     public long MaxWork { get; init; } = 512L << 20;
 }
 
-/// <summary>How persistent ids are handled: zip/legacy checkpoints have storages, a bare pickle has none.</summary>
-internal enum PersistentIds
-{
-    /// <summary>No storages exist; any persistent id is refused.</summary>
-    None,
-
-    /// <summary>torch.save zip format: <c>('storage', type, key, location, numel)</c>.</summary>
-    Zip,
-
-    /// <summary>Legacy format: a sixth element, the view metadata <c>None</c> or <c>(view_key, offset, size)</c>.</summary>
-    Legacy,
-}
-
 /// <summary>
 /// A restricted pickle machine that builds only inert values (see PyValues.cs) and never calls, imports or resolves
 /// anything. It is written here rather than using Razorvine.Pickle's Unpickler because that one keeps a process-wide
@@ -70,6 +55,9 @@ internal enum PersistentIds
 /// read, before anything is built, and every opcode is an explicit case with CPython's semantics (what
 /// <c>torch.load</c> would build), or a refusal. The machine is iterative (no recursion), bounded by
 /// <see cref="PickleLimits"/>, and every failure is a <see cref="SafeCkptException"/> naming the record and offset.
+/// Partial files by concern: the opcode loop and errors here; stack and memo, containers, protocol-0 text numbers,
+/// globals and persistent ids beside it. What a persistent id names is the caller's (<see cref="IPersistentLoader"/>;
+/// torch storages in Formats/Torch).
 /// </summary>
 internal sealed partial class PickleMachine
 {
@@ -78,21 +66,17 @@ internal sealed partial class PickleMachine
     private readonly PickleTokenizer _tok;
     private readonly PickleSource _source;
     private readonly PickleLimits _limits;
-    private readonly PersistentIds _persistent;
+    private readonly IPersistentLoader? _persistent;
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
-    private readonly List<StorageRef> _storages = [];
-
-    // The legacy format's deserialized_objects: root and view storages by key, the first declaration of a key wins.
-    private readonly Dictionary<string, StorageRef> _legacyObjects = new(StringComparer.Ordinal);
     private long _opStart;
     private byte _op;
     private long _work;
     private int _containers;
     private int _tensors;
 
-    private PickleMachine(ReadOnlyMemory<byte> data, PickleSource source, PickleLimits limits, PersistentIds persistent, bool windowed)
+    private PickleMachine(ReadOnlyMemory<byte> data, PickleSource source, PickleLimits limits, IPersistentLoader? persistent, bool windowed)
     {
         _tok = new PickleTokenizer(data, source, limits, windowed);
         _source = source;
@@ -103,16 +87,13 @@ internal sealed partial class PickleMachine
     /// <summary>The offset just after STOP.</summary>
     public int EndOffset => _tok.Position;
 
-    /// <summary>Every storage reference the pickle made, in order.</summary>
-    public IReadOnlyList<StorageRef> Storages => _storages;
-
     /// <summary>Runs one pickle from the start of <paramref name="data"/> to its STOP; the bytes after it are left to the caller.</summary>
     /// <param name="data">The pickle, possibly followed by other bytes.</param>
     /// <param name="source">Names for messages.</param>
-    /// <param name="persistent">Which persistent ids are accepted.</param>
+    /// <param name="persistent">torch's persistent_load for the pickle's persistent ids (storages); null for a bare pickle, which may have none.</param>
     /// <param name="limits">Resource limits; <see cref="PickleLimits.Default"/> when null.</param>
     /// <param name="windowed">The data is a prefix of a longer stream: running out of it throws <see cref="NeedMoreDataException"/> so the caller can retry with more.</param>
-    public static (object? Value, PickleMachine Machine) Run(ReadOnlyMemory<byte> data, PickleSource source, PersistentIds persistent, PickleLimits? limits = null, bool windowed = false)
+    public static (object? Value, PickleMachine Machine) Run(ReadOnlyMemory<byte> data, PickleSource source, IPersistentLoader? persistent, PickleLimits? limits = null, bool windowed = false)
     {
         var m = new PickleMachine(data, source, limits ?? PickleLimits.Default, persistent, windowed);
         object? value = m.Execute();
@@ -135,9 +116,9 @@ internal sealed partial class PickleMachine
                         throw Unsupported($"PROTO {op.Int} is not the first opcode (torch.save never writes a second PROTO)");
                     }
 
-                    if (op.Int is < 2 or > 5)
+                    if (op.Int is < MinSupportedProtocol or > HighestProtocol)
                     {
-                        throw Invalid(_opStart, $"pickle protocol {op.Int} is not supported (2 to 5 are)");
+                        throw Invalid(_opStart, $"pickle protocol {op.Int} is not supported ({MinSupportedProtocol} to {HighestProtocol} are)");
                     }
 
                     break;
@@ -424,332 +405,6 @@ internal sealed partial class PickleMachine
                     throw Invalid(_opStart, $"byte 0x{_op:x2} is not a pickle opcode SafeCkpt accepts; the pickle is corrupt");
             }
         }
-    }
-
-    // ---- protocol-0 text numbers, accepted in the forms CPython and C's strtol read identically ----
-    [GeneratedRegex("^(0|-?[1-9][0-9]{0,17})$", RegexOptions.CultureInvariant)]
-    private static partial Regex TextInt();
-
-    [GeneratedRegex("^(0|-?[1-9][0-9]{0,600})L?$", RegexOptions.CultureInvariant)]
-    private static partial Regex TextLong();
-
-    [GeneratedRegex("^-?[0-9]{1,40}(\\.[0-9]{0,40})?([eE][+-]?[0-9]{1,3})?$", RegexOptions.CultureInvariant)]
-    private static partial Regex TextFloat();
-
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "Returns a boxed bool or long, like pickle's INT.")]
-    private object ParseTextInt(string line)
-    {
-        // pickle's load_int: a two-character "00"/"01" is False/True; C strtol reads a leading 0 as octal, so only
-        // plain decimal is accepted here.
-        if (line is "00" or "01")
-        {
-            return line == "01";
-        }
-
-        return TextInt().IsMatch(line)
-            ? long.Parse(line, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)
-            : throw Unsupported($"the protocol-0 INT '{Short(line)}' (only plain decimal integers are read)");
-    }
-
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "Returns a boxed long or a BigInteger, like Python's int.")]
-    private object ParseTextLong(string line)
-    {
-        if (!TextLong().IsMatch(line))
-        {
-            throw Unsupported($"the protocol-0 LONG '{Short(line)}' (only plain decimal integers are read)");
-        }
-
-        var v = BigInteger.Parse(line.TrimEnd('L'), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-        return v >= long.MinValue && v <= long.MaxValue ? (object)(long)v : v;
-    }
-
-    private double ParseTextFloat(string line)
-    {
-        if (!TextFloat().IsMatch(line) || !double.TryParse(line, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-        {
-            throw Unsupported($"the protocol-0 FLOAT '{Short(line)}' (only plain finite decimal numbers are read)");
-        }
-
-        return v;
-    }
-
-    private static string Short(string s) => s.Length > 40 ? s[..40] + "..." : s;
-
-    /// <summary>INST and OBJ: CPython's instantiate(): a class with no arguments gets <c>cls.__new__(cls)</c>, anything else <c>cls(*args)</c>.</summary>
-    private object? Instantiate(object? cls, PyTuple args) => args.Count == 0 && cls is PyGlobal { IsClass: true }
-        ? Reductions.NewObject(this, cls, args)
-        : Reductions.Reduce(this, cls, args);
-
-    private void SetItemsFrom(object?[] items)
-    {
-        if (items.Length % 2 != 0)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} has an odd number of values (a key without a value)");
-        }
-
-        PyDict dict = DictTarget();
-        for (int i = 0; i < items.Length; i += 2)
-        {
-            dict.Set(Hashable(items[i]), items[i + 1]);
-            Deepen(dict, items[i + 1]);
-        }
-    }
-
-    // ---- stack ----
-    private void Push(object? v)
-    {
-        if (_stack.Count >= _limits.MaxStackDepth)
-        {
-            throw Limit($"more than {_limits.MaxStackDepth:N0} values on the stack");
-        }
-
-        _stack.Add(v);
-    }
-
-    private object? Pop1()
-    {
-        int n = _stack.Count;
-        if (n == 0 || ReferenceEquals(_stack[n - 1], MarkObject))
-        {
-            throw Invalid(_opStart, $"{Name(_op)} needs a value but the stack is empty (or only a MARK is left)");
-        }
-
-        object? v = _stack[n - 1];
-        _stack.RemoveAt(n - 1);
-        return v;
-    }
-
-    private object? Peek()
-    {
-        if (_stack.Count == 0 || ReferenceEquals(_stack[^1], MarkObject))
-        {
-            throw Invalid(_opStart, $"{Name(_op)} needs a value but the stack is empty (or only a MARK is left)");
-        }
-
-        return _stack[^1];
-    }
-
-    private object?[] PopToMark()
-    {
-        if (_marks.Count == 0)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} without a MARK before it");
-        }
-
-        int at = _marks[^1];
-        _marks.RemoveAt(_marks.Count - 1);
-        object?[] items = _stack.GetRange(at + 1, _stack.Count - at - 1).ToArray();
-        _stack.RemoveRange(at, _stack.Count - at);
-        return items;
-    }
-
-    // torch.load would call the target's append/__setitem__ (on a tensor that writes its data, CVE-2026-24747): nothing
-    // foreign runs, but the result differs from what SafeCkpt would build, so anything but a list/dict is refused.
-    private PyList ListTarget() => Peek() as PyList
-        ?? throw Unsupported($"{Name(_op)} into a {TypeName(Peek())} (only lists are appended to)");
-
-    private PyDict DictTarget() => Peek() as PyDict
-        ?? throw Unsupported($"{Name(_op)} into a {TypeName(Peek())} (only dicts take items; on a tensor it would write its data, CVE-2026-24747)");
-
-    private object Hashable(object? key) => key is not null && PyKeyComparer.IsHashable(key)
-        ? key
-        : key is null ? throw Unsupported($"{Name(_op)} with None as a dict key or set item")
-        : throw Invalid(_opStart, $"{Name(_op)} with an unhashable {TypeName(key)} as a dict key or set item");
-
-    // ---- containers: counted (memory) and depth-tracked (later walks stay shallow) ----
-    internal T NewContainer<T>(T container)
-    {
-        if (++_containers > _limits.MaxContainers)
-        {
-            throw Limit($"more than {_limits.MaxContainers:N0} containers");
-        }
-
-        return container;
-    }
-
-    internal void CountTensor()
-    {
-        if (++_tensors > _limits.MaxTensors)
-        {
-            throw new InvalidCheckpointException(SafeCkptErrorCode.ResourceLimitExceeded, _source.FilePath, $"{_source.FilePath}: refused: {_source.RecordName} describes more than {_limits.MaxTensors:N0} tensors (at byte {_opStart}). Real checkpoints hold a few thousand; this file is crafted or not a model.")
-            {
-                Offset = _opStart,
-                TensorName = _source.RecordName,
-            };
-        }
-    }
-
-    private static int DepthOf(object? v) => v switch
-    {
-        PyList l => l.Depth,
-        PyDict d => d.Depth,
-        PyTuple t => t.Depth,
-        PySet s => s.Depth,
-        _ => -1,
-    };
-
-    private void Deepen(object container, object? child)
-    {
-        int depth = DepthOf(child) + 1;
-        if (depth <= DepthOf(container))
-        {
-            return;
-        }
-
-        if (depth > _limits.MaxNesting)
-        {
-            throw Limit($"containers nested more than {_limits.MaxNesting:N0} deep");
-        }
-
-        switch (container)
-        {
-            case PyList l:
-                l.Depth = depth;
-                break;
-            case PyDict d:
-                d.Depth = depth;
-                break;
-            case PyTuple t:
-                t.Depth = depth;
-                break;
-        }
-    }
-
-    private PyTuple Nest(PyTuple t)
-    {
-        NewContainer(t);
-        foreach (object? item in t.Items)
-        {
-            Deepen(t, item);
-        }
-
-        return t;
-    }
-
-    // ---- memo ----
-    private void MemoPut(long index)
-    {
-        if (index < 0)
-        {
-            throw Invalid(_opStart, $"{Name(_op)} with the negative memo index {index}");
-        }
-
-        if (!_memo.ContainsKey(index) && _memo.Count >= _limits.MaxMemoEntries)
-        {
-            throw Limit($"more than {_limits.MaxMemoEntries:N0} memo entries");
-        }
-
-        _memo[index] = Peek();
-    }
-
-    private void MemoGet(long index)
-    {
-        if (!_memo.TryGetValue(index, out object? v))
-        {
-            throw Invalid(_opStart, $"{Name(_op)} {index} reads a memo entry that was never stored");
-        }
-
-        Push(v);
-    }
-
-    // ---- globals and persistent ids ----
-    private PyGlobal Resolve(string module, string name)
-    {
-        PyGlobal? g = PickleAllowlist.Lookup(module, name, torchObject: _persistent != PersistentIds.None);
-        if (g is null)
-        {
-            string full = PickleAllowlist.NormalizeModule(module) + "." + name;
-            throw new UnsafeCheckpointException(SafeCkptErrorCode.UnsafeGlobal, _source.FilePath, $"{_source.FilePath}: refused: the pickle imports '{full}' at {_source.Where(_opStart)}, which is not on SafeCkpt's allowlist of tensor and container types. Loading this file with torch.load(weights_only=False) would call it. Do not load it; get the model as .safetensors from a trusted source.")
-            {
-                Offset = _opStart,
-                GlobalName = full,
-                RecordName = _source.RecordName,
-            };
-        }
-
-        return g;
-    }
-
-    private StorageRef PersistentLoad(object? pid)
-    {
-        if (_persistent == PersistentIds.None)
-        {
-            throw Invalid(_opStart, "BINPERSID in a bare pickle: it refers to tensor storages, but a bare pickle has none (only zip and legacy torch files carry storages)");
-        }
-
-        int expected = _persistent == PersistentIds.Legacy ? 6 : 5;
-        if (pid is not PyTuple t || t.Count == 0 || t[0] is not string tag)
-        {
-            throw Invalid(_opStart, $"BINPERSID with a {TypeName(pid)}; torch.load accepts only ('storage', ...) tuples and would fail");
-        }
-
-        if (tag != "storage")
-        {
-            throw _persistent == PersistentIds.Legacy && tag == "module"
-                ? Unsupported("a ('module', ...) persistent id: the file pickles a whole nn.Module, not a state dict")
-                : Invalid(_opStart, $"BINPERSID of kind '{tag}'; torch.load accepts only 'storage' here and would fail");
-        }
-
-        if (t.Count != expected)
-        {
-            throw Invalid(_opStart, $"a storage persistent id has {t.Count} elements; {expected} are expected");
-        }
-
-        if (t[1] is not PyGlobal { Kind: GlobalKind.StorageClass } cls)
-        {
-            throw Invalid(_opStart, $"a storage persistent id names a {TypeName(t[1])} as its storage type");
-        }
-
-        if (t[2] is not string key || key.Length == 0 || key.Length > 64 || key.Contains('/', StringComparison.Ordinal) || key.Contains('\\', StringComparison.Ordinal) || key.Contains("..", StringComparison.Ordinal))
-        {
-            throw Invalid(_opStart, $"a storage persistent id has the key {Describe(t[2])}; keys are short names such as '0'");
-        }
-
-        if (t[3] is not string location || t[4] is not long numel || numel < 0)
-        {
-            throw Invalid(_opStart, $"storage '{key}': the persistent id needs a location string and a non-negative element count");
-        }
-
-        var storage = new StorageRef(key, cls.DType, location, numel, _opStart);
-        if (_persistent == PersistentIds.Legacy)
-        {
-            storage = LegacyStorage(storage, t[5]);
-        }
-
-        _storages.Add(storage);
-        return storage;
-    }
-
-    /// <summary>
-    /// torch's legacy persistent_load caches storages by key: a root key seen before returns the first root; a view
-    /// key seen before returns the first view (or the root of that name), whatever offset this id gives.
-    /// </summary>
-    private StorageRef LegacyStorage(StorageRef root, object? viewMetadata)
-    {
-        if (_legacyObjects.TryGetValue(root.Key, out StorageRef? known) && known.ViewKey is not null)
-        {
-            throw Invalid(_opStart, $"storage '{root.Key}' is used as a root storage after being a view's key; torch would read the view as the root, which SafeCkpt does not follow");
-        }
-
-        _legacyObjects.TryAdd(root.Key, root);
-        if (viewMetadata is null)
-        {
-            return root;
-        }
-
-        if (viewMetadata is not PyTuple { Count: 3 } view || view[0] is not string viewKey || view[1] is not long viewOffset || view[2] is not long viewSize || viewOffset < 0 || viewSize < 0)
-        {
-            throw Invalid(_opStart, $"storage '{root.Key}': the view metadata must be None or (key, offset, size)");
-        }
-
-        if (_legacyObjects.TryGetValue(viewKey, out StorageRef? cached))
-        {
-            return cached;
-        }
-
-        StorageRef created = root with { ViewKey = viewKey, ViewOffset = viewOffset, ViewNumel = viewSize };
-        _legacyObjects.Add(viewKey, created);
-        return created;
     }
 
     // ---- used by Reductions ----

@@ -3,6 +3,12 @@ namespace SafeCkpt.Safety;
 /// <summary>Pickle opcode bytes (CPython Lib/pickle.py) and their names, for the machine, the scanner and messages.</summary>
 internal static class PickleOpcodes
 {
+    /// <summary>The oldest protocol SafeCkpt reads: torch.save writes 2, and 0/1 have no PROTO opcode to recognise.</summary>
+    public const int MinSupportedProtocol = 2;
+
+    /// <summary>The newest pickle protocol (CPython's <c>HIGHEST_PROTOCOL</c>).</summary>
+    public const int HighestProtocol = 5;
+
     public const byte Mark = (byte)'(';
     public const byte Stop = (byte)'.';
     public const byte Pop = (byte)'0';

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Text;
+using SafeCkpt.Formats.Torch;
 
 namespace SafeCkpt.Safety;
 
@@ -319,13 +320,7 @@ internal static class Reductions
 
         string code = npType.Code.TrimStart('<', '=', '|');
         string order = npType.Code.Length > code.Length ? npType.Code[..1] : npType.ByteOrder;
-#pragma warning disable IDE0055 // A table: several codes per line.
-        string? same = code switch
-        {
-            "f4" => "float32", "f2" => "float16", "f8" => "float64", "i8" => "int64", "i4" => "int32", "i2" => "int16",
-            "i1" => "int8", "u1" => "uint8", "b1" => "bool", _ => null,
-        };
-#pragma warning restore IDE0055
+        string? same = TorchStorageTypes.FromNumpyCode(code)?.Name;
         long[] shape = Ints(m, g.FullName, shapeTuple, "the array shape");
         if (same != torchType.Name || order is ">" || (fortran && shape.Count(d => d > 1) > 1))
         {
@@ -365,7 +360,7 @@ internal static class Reductions
         }
 
         m.CountTensor();
-        return new TensorRef(null, PickleAllowlist.TorchDTypes["float32"], 0, [0], [1], false, m.OpStart);
+        return new TensorRef(null, TorchStorageTypes.Float32, 0, [0], [1], false, m.OpStart);
     }
 
     private static string UnsupportedReason(PyGlobal g) => g.Name switch

@@ -1,6 +1,4 @@
-using System.Runtime.InteropServices;
 using SafeCkpt.Models;
-using SafeCkpt.Numerics;
 using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Transforms;
@@ -8,7 +6,8 @@ namespace SafeCkpt.Transforms;
 /// <summary>
 /// Resets CLIP's <c>position_ids</c> to int64 <c>[[0, 1, ..., 76]]</c> when they are broken (stored as floats by a
 /// merge, off by rounding, or missing) and reports which positions were wrong. Old-transformers keys
-/// (<c>cond_stage_model.transformer.embeddings.*</c>) are renamed to the <c>text_model.</c> form first.
+/// (<c>cond_stage_model.transformer.embeddings.*</c>) are renamed to the <c>text_model.</c> form first. What is
+/// broken and what is correct is <see cref="ClipPositionIds"/>'s rule, which the architecture report uses too.
 /// </summary>
 internal sealed class FixClipPositionIds : TensorTransform
 {
@@ -25,41 +24,6 @@ internal sealed class FixClipPositionIds : TensorTransform
     /// <inheritdoc/>
     public override string Description => "fix CLIP position ids (int64 0..76)";
 
-    /// <summary>
-    /// Reads a position-ids tensor and returns the indices whose value is not their position (or null when the
-    /// dtype is not one position ids are stored in).
-    /// </summary>
-    internal static List<int>? WrongPositions(TensorInfo info, TensorSource data)
-    {
-        if (!IsReadable(info))
-        {
-            return null;
-        }
-
-        var bytes = new byte[info.ByteLength];
-        data.Read(0, bytes);
-        double[] values = new double[77];
-        switch (info.DType)
-        {
-            case DType.Int64:
-                MemoryMarshal.Cast<byte, long>(bytes).ToArray().Select(v => (double)v).ToArray().CopyTo(values, 0);
-                break;
-            case DType.Int32:
-                MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(v => (double)v).ToArray().CopyTo(values, 0);
-                break;
-            case DType.Float64 or DType.Float32 or DType.Float16 or DType.BFloat16:
-                var f = new byte[77 * 4];
-                ElementCast.Convert(info.DType, DType.Float32, bytes, f, 77);
-                MemoryMarshal.Cast<byte, float>(f).ToArray().Select(v => (double)v).ToArray().CopyTo(values, 0);
-                break;
-            default:
-                return null;
-        }
-
-        // A float id that is not exactly its position counts as wrong: truncating it to int64 would shift a token.
-        return Enumerable.Range(0, 77).Where(i => values[i] != i).ToList();
-    }
-
     internal override void Apply(TensorPlan plan)
     {
         RenameOldKeys(plan);
@@ -69,12 +33,12 @@ internal sealed class FixClipPositionIds : TensorTransform
             string te = key[..key.IndexOf(".transformer.", StringComparison.Ordinal)];
             bool hasEncoder = plan.Tensors.Any(t => t.Name.StartsWith(te + ".transformer.text_model.", StringComparison.Ordinal));
             int i = plan.IndexOf(key);
-            var fixedInfo = new TensorInfo(key, DType.Int64, [1, 77]);
+            (TensorInfo fixedInfo, TensorSource correct) = ClipPositionIds.Correct(key);
             if (i < 0)
             {
                 if (hasEncoder)
                 {
-                    plan.Tensors.Add(new PlannedTensor(key, fixedInfo, new MemoryTensorSource(Correct), null, "fixed"));
+                    plan.Tensors.Add(new PlannedTensor(key, fixedInfo, correct, null, "fixed"));
                     plan.Notes.Add($"CLIP: {key} was missing; added as int64 0..76.");
                     sawText = true;
                 }
@@ -84,7 +48,7 @@ internal sealed class FixClipPositionIds : TensorTransform
 
             sawText = true;
             PlannedTensor t = plan.Tensors[i];
-            if (!IsReadable(t.Source))
+            if (!ClipPositionIds.IsReadable(t.Source))
             {
                 plan.Notes.Add($"CLIP: {key} is {t.Source.DType.ToSafetensorsName()} {t.Source.FormatShape()}, not 77 position ids; left as it is.");
                 continue;
@@ -103,13 +67,6 @@ internal sealed class FixClipPositionIds : TensorTransform
             plan.Notes.Add("CLIP: no CLIP text encoder with position ids found; nothing to fix.");
         }
     }
-
-    /// <summary>Whether a tensor holds 77 values of a dtype position ids are stored in, so they can be checked.</summary>
-    internal static bool IsReadable(TensorInfo info) =>
-        info.ElementCount == 77 && info.DType is DType.Int64 or DType.Int32 or DType.Float64 or DType.Float32 or DType.Float16 or DType.BFloat16;
-
-    /// <summary>int64 0..76, the correct position ids.</summary>
-    private static byte[] Correct => MemoryMarshal.AsBytes(Enumerable.Range(0, 77).Select(i => (long)i).ToArray().AsSpan()).ToArray();
 
     private static void RenameOldKeys(TensorPlan plan)
     {
@@ -139,7 +96,7 @@ internal sealed class FixClipPositionIds : TensorTransform
     /// </summary>
     private sealed class CheckedPositionIds(string key, TensorInfo original, TensorSource input, System.Collections.Concurrent.ConcurrentQueue<string> findings) : TensorSource
     {
-        private readonly byte[] _correct = Correct;
+        private readonly TensorSource _correct = ClipPositionIds.Correct(key).Data;
         private bool _checked;
 
         public override long Length => _correct.Length;
@@ -150,14 +107,14 @@ internal sealed class FixClipPositionIds : TensorTransform
             if (!_checked)
             {
                 _checked = true;
-                List<int> wrong = WrongPositions(original, input)!;
-                bool exact = original.DType == DType.Int64 && original.Shape.SequenceEqual([1L, 77L]);
+                List<int> wrong = ClipPositionIds.WrongPositions(original, input)!;
+                bool exact = !ClipPositionIds.IsBroken(original.DType, original.Shape, wrong);
                 findings.Enqueue(wrong.Count == 0
                     ? exact ? $"CLIP: {key} is correct." : $"CLIP: {key} held the right values as {original.DType.ToSafetensorsName()} {original.FormatShape()}; now int64 [1, 77]."
                     : $"CLIP: {key} had {wrong.Count} wrong positions ({string.Join(", ", wrong.Take(20))}{(wrong.Count > 20 ? ", ..." : string.Empty)}); reset to int64 0..76.");
             }
 
-            _correct.AsSpan((int)offset, destination.Length).CopyTo(destination);
+            _correct.Read(offset, destination);
         }
     }
 }

@@ -5,6 +5,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Razorvine.Pickle;
+using SafeCkpt.Formats.Torch;
 using SafeCkpt.Safety;
 using SafeCkpt.Tests.Formats.Torch;
 
@@ -80,7 +81,7 @@ public class PickleDifferentialTests
         {
             using var pickler = new Pickler(useMemo: true);
             byte[] bytes = pickler.dumps(ToRazorvine(v));
-            object? ours = PickleMachine.Run(bytes, Source, PersistentIds.Zip).Value;
+            object? ours = PickleMachine.Run(bytes, Source, TorchPersistentIds.Zip()).Value;
             return (Norm(ours) == Norm(v)).Label($"{Norm(v)} -> {Norm(ours)}");
         });
 
@@ -89,7 +90,7 @@ public class PickleDifferentialTests
         Prop.ForAll(Value(4).ToArbitrary(), v =>
         {
             byte[] bytes = PickleWriter.Dump(v);
-            object? ours = PickleMachine.Run(bytes, Source, PersistentIds.Zip).Value;
+            object? ours = PickleMachine.Run(bytes, Source, TorchPersistentIds.Zip()).Value;
             using var unpickler = new Unpickler();
             object? theirs = unpickler.loads(bytes);
             return (Norm(ours) == Norm(theirs)).Label($"{Norm(ours)} vs {Norm(theirs)}");

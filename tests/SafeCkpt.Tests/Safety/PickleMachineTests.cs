@@ -2,6 +2,7 @@ using System.Diagnostics;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using SafeCkpt.Formats.Torch;
 using SafeCkpt.Safety;
 using SafeCkpt.Tests.Formats.Torch;
 
@@ -11,8 +12,8 @@ public class PickleMachineTests
 {
     private static readonly PickleSource Source = new("test.ckpt", "data.pkl", 0);
 
-    private static object? Run(byte[] pickle, PersistentIds ids = PersistentIds.Zip, PickleLimits? limits = null) =>
-        PickleMachine.Run(pickle, Source, ids, limits).Value;
+    private static object? Run(byte[] pickle, bool bare = false, PickleLimits? limits = null) =>
+        PickleMachine.Run(pickle, Source, bare ? null : TorchPersistentIds.Zip(), limits).Value;
 
     private static Gen<object?> Leaf { get; } = Gen.OneOf(
         ArbMap.Default.GeneratorFor<long>().Select(x => (object?)x),
@@ -81,10 +82,11 @@ public class PickleMachineTests
     [Fact]
     public void A_real_data_pkl_builds_tensor_references_to_its_storages()
     {
-        var (value, machine) = PickleMachine.Run(ValidDataPkl, Source, PersistentIds.Zip);
+        var ids = TorchPersistentIds.Zip();
+        var (value, _) = PickleMachine.Run(ValidDataPkl, Source, ids);
         var dict = Assert.IsType<PyDict>(value);
         Assert.IsType<TensorRef>(dict.Items[0].Value);
-        Assert.Equal(["0", "1"], machine.Storages.Select(s => s.Key));
+        Assert.Equal(["0", "1"], ids.Storages.Select(s => s.Key));
     }
 
     [Fact]
@@ -260,7 +262,7 @@ public class PickleMachineTests
 
     [Fact]
     public void A_BINPERSID_in_a_bare_pickle_is_refused_because_there_are_no_storages() =>
-        Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, 'N', 'Q', '.'), PersistentIds.None));
+        Assert.Throws<InvalidCheckpointException>(() => Run(PickleWriter.Raw(0x80, 2, 'N', 'Q', '.'), bare: true));
 
     [Fact]
     public void Exceeding_the_opcode_limit_is_a_limit_error_not_a_hang()

@@ -1,9 +1,9 @@
-using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using SafeCkpt.IO;
 using SafeCkpt.Tensors;
+using static SafeCkpt.Formats.Safetensors.SafetensorsLayout;
 
 namespace SafeCkpt.Formats.Safetensors;
 
@@ -15,10 +15,10 @@ namespace SafeCkpt.Formats.Safetensors;
 internal static class SafetensorsReader
 {
     /// <summary>The largest header the format allows, in bytes (100,000,000, as in the reference implementation).</summary>
-    public const long MaxHeaderLength = 100_000_000;
+    public const long MaxHeaderLength = SafetensorsLayout.MaxHeaderLength;
 
     /// <summary>The key of the free-form metadata object in a header.</summary>
-    public const string MetadataKey = "__metadata__";
+    public const string MetadataKey = SafetensorsLayout.MetadataKey;
 
     /// <summary>Opens a safetensors file: reads and validates its header; tensor bytes are read on demand.</summary>
     /// <param name="path">The file to open.</param>
@@ -59,27 +59,27 @@ internal static class SafetensorsReader
     {
         string path = file.Name;
         long fileLength = file.Length;
-        if (fileLength < 8)
+        if (fileLength < PrefixLength)
         {
             throw Fail(SafeCkptErrorCode.HeaderTooSmall, path, 0, $"the file is {fileLength} bytes long, shorter than the 8-byte header length a safetensors file starts with. It is truncated or not a safetensors file.");
         }
 
-        Span<byte> prefix = stackalloc byte[8];
+        Span<byte> prefix = stackalloc byte[PrefixLength];
         file.ReadExactly(0, prefix);
-        ulong declared = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        ulong declared = ReadPrefix(prefix);
         if (declared > MaxHeaderLength)
         {
             throw Fail(SafeCkptErrorCode.HeaderTooLarge, path, 0, $"the header length is {declared:N0} bytes, above the format's limit of {MaxHeaderLength:N0}. The file is corrupt or not a safetensors file.");
         }
 
-        if ((long)declared > fileLength - 8)
+        if ((long)declared > fileLength - PrefixLength)
         {
-            throw Fail(SafeCkptErrorCode.HeaderOutsideFile, path, 0, $"the header length is {declared:N0} bytes but only {fileLength - 8:N0} bytes follow the length prefix. The file is truncated; download it again.");
+            throw Fail(SafeCkptErrorCode.HeaderOutsideFile, path, 0, $"the header length is {declared:N0} bytes but only {fileLength - PrefixLength:N0} bytes follow the length prefix. The file is truncated; download it again.");
         }
 
         var headerBytes = new byte[(int)declared];
-        file.ReadExactly(8, headerBytes);
-        long dataLength = fileLength - 8 - (long)declared;
+        file.ReadExactly(PrefixLength, headerBytes);
+        long dataLength = fileLength - PrefixLength - (long)declared;
         return Parse(headerBytes, dataLength, path);
     }
 
@@ -89,7 +89,7 @@ internal static class SafetensorsReader
         if (!Utf8.IsValid(json))
         {
             int bad = FirstInvalidUtf8(json);
-            throw Fail(SafeCkptErrorCode.HeaderNotUtf8, path, 8 + bad, $"the header is not valid UTF-8 (bad byte 0x{json[bad]:x2} at header byte {bad}). The file is corrupt.");
+            throw Fail(SafeCkptErrorCode.HeaderNotUtf8, path, PrefixLength + bad, $"the header is not valid UTF-8 (bad byte 0x{json[bad]:x2} at header byte {bad}). The file is corrupt.");
         }
 
         var tensors = new List<Entry>();
@@ -100,12 +100,12 @@ internal static class SafetensorsReader
         {
             if (!reader.Read())
             {
-                throw Fail(SafeCkptErrorCode.HeaderNotJson, path, 8, "the header is empty; it must be a JSON object.");
+                throw Fail(SafeCkptErrorCode.HeaderNotJson, path, PrefixLength, "the header is empty; it must be a JSON object.");
             }
 
             if (reader.TokenType != JsonTokenType.StartObject)
             {
-                throw Fail(SafeCkptErrorCode.HeaderNotObject, path, 8 + reader.TokenStartIndex, $"the header must be a JSON object but starts with a {Describe(reader.TokenType)}.");
+                throw Fail(SafeCkptErrorCode.HeaderNotObject, path, PrefixLength + reader.TokenStartIndex, $"the header must be a JSON object but starts with a {Describe(reader.TokenType)}.");
             }
 
             while (true)
@@ -116,7 +116,7 @@ internal static class SafetensorsReader
                     break;
                 }
 
-                long keyOffset = 8 + reader.TokenStartIndex;
+                long keyOffset = PrefixLength + reader.TokenStartIndex;
                 string key = reader.GetString()!;
                 if (!seen.Add(key))
                 {
@@ -142,12 +142,12 @@ internal static class SafetensorsReader
             // Anything after the object must be JSON whitespace; Utf8JsonReader reports other bytes as an error.
             if (reader.Read())
             {
-                throw Fail(SafeCkptErrorCode.HeaderTrailingBytes, path, 8 + reader.TokenStartIndex, "the header has more JSON after its object.");
+                throw Fail(SafeCkptErrorCode.HeaderTrailingBytes, path, PrefixLength + reader.TokenStartIndex, "the header has more JSON after its object.");
             }
         }
         catch (JsonException ex)
         {
-            long at = 8 + reader.BytesConsumed;
+            long at = PrefixLength + reader.BytesConsumed;
             if (reader.CurrentDepth == 0 && reader.TokenType == JsonTokenType.EndObject && reader.BytesConsumed < json.Length)
             {
                 int pos = (int)reader.BytesConsumed;
@@ -157,7 +157,7 @@ internal static class SafetensorsReader
                 }
 
                 string what = json[pos] == 0 ? "NUL (0x00) padding" : $"byte 0x{json[pos]:x2}";
-                throw Fail(SafeCkptErrorCode.HeaderTrailingBytes, path, 8 + pos, $"the header has {what} after its JSON object at header byte {pos}; only spaces may pad a header. The writer that made it is broken; re-save the file with a conforming tool.");
+                throw Fail(SafeCkptErrorCode.HeaderTrailingBytes, path, PrefixLength + pos, $"the header has {what} after its JSON object at header byte {pos}; only spaces may pad a header. The writer that made it is broken; re-save the file with a conforming tool.");
             }
 
             throw Fail(SafeCkptErrorCode.HeaderNotJson, path, at, $"the header is not valid JSON near header byte {reader.BytesConsumed} ({ex.Message.Split('.')[0]}). The file is corrupt or not a safetensors file.");
@@ -165,18 +165,18 @@ internal static class SafetensorsReader
         catch (InvalidOperationException)
         {
             // A string escape that does not decode to valid UTF-16 (a lone surrogate such as \ud800).
-            throw Fail(SafeCkptErrorCode.HeaderNotJson, path, 8 + reader.TokenStartIndex, $"the header has a string with an invalid escape near header byte {reader.TokenStartIndex}. The file is corrupt.");
+            throw Fail(SafeCkptErrorCode.HeaderNotJson, path, PrefixLength + reader.TokenStartIndex, $"the header has a string with an invalid escape near header byte {reader.TokenStartIndex}. The file is corrupt.");
         }
 
         ValidateTiling(tensors, dataLength, path);
-        return new Header(tensors, metadata, 8 + json.Length);
+        return new Header(tensors, metadata, PrefixLength + json.Length);
     }
 
     private static void ReadMetadata(ref Utf8JsonReader reader, Dictionary<string, string> metadata, string path)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            throw Fail(SafeCkptErrorCode.InvalidMetadata, path, 8 + reader.TokenStartIndex, $"\"{MetadataKey}\" must be an object mapping strings to strings, not a {Describe(reader.TokenType)}.");
+            throw Fail(SafeCkptErrorCode.InvalidMetadata, path, PrefixLength + reader.TokenStartIndex, $"\"{MetadataKey}\" must be an object mapping strings to strings, not a {Describe(reader.TokenType)}.");
         }
 
         while (true)
@@ -187,12 +187,12 @@ internal static class SafetensorsReader
                 return;
             }
 
-            long at = 8 + reader.TokenStartIndex;
+            long at = PrefixLength + reader.TokenStartIndex;
             string key = reader.GetString()!;
             Require(ref reader, path);
             if (reader.TokenType != JsonTokenType.String)
             {
-                throw Fail(SafeCkptErrorCode.InvalidMetadata, path, 8 + reader.TokenStartIndex, $"metadata value \"{key}\" is a {Describe(reader.TokenType)}; \"{MetadataKey}\" may only map strings to strings.");
+                throw Fail(SafeCkptErrorCode.InvalidMetadata, path, PrefixLength + reader.TokenStartIndex, $"metadata value \"{key}\" is a {Describe(reader.TokenType)}; \"{MetadataKey}\" may only map strings to strings.");
             }
 
             if (!metadata.TryAdd(key, reader.GetString()!))
@@ -204,7 +204,7 @@ internal static class SafetensorsReader
 
     private static Entry ReadEntry(ref Utf8JsonReader reader, string name, string path)
     {
-        long entryOffset = 8 + reader.TokenStartIndex;
+        long entryOffset = PrefixLength + reader.TokenStartIndex;
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw Fail(SafeCkptErrorCode.HeaderNotObject, path, entryOffset, $"the entry of tensor \"{name}\" must be an object with dtype, shape and data_offsets, not a {Describe(reader.TokenType)}.", name);
@@ -222,7 +222,7 @@ internal static class SafetensorsReader
             }
 
             string field = reader.GetString()!;
-            long fieldOffset = 8 + reader.TokenStartIndex;
+            long fieldOffset = PrefixLength + reader.TokenStartIndex;
             Require(ref reader, path);
             switch (field)
             {
@@ -297,7 +297,7 @@ internal static class SafetensorsReader
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
-            throw Fail(code, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} must be an array of integers, not a {Describe(reader.TokenType)}.", name);
+            throw Fail(code, path, PrefixLength + reader.TokenStartIndex, $"tensor \"{name}\": {field} must be an array of integers, not a {Describe(reader.TokenType)}.", name);
         }
 
         var values = new List<long>();
@@ -311,12 +311,12 @@ internal static class SafetensorsReader
 
             if (values.Count > TensorInfo.MaxRank)
             {
-                throw Fail(code, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} has more than {TensorInfo.MaxRank} numbers.", name);
+                throw Fail(code, path, PrefixLength + reader.TokenStartIndex, $"tensor \"{name}\": {field} has more than {TensorInfo.MaxRank} numbers.", name);
             }
 
             if (reader.TokenType != JsonTokenType.Number)
             {
-                throw Fail(code, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} must hold integers, not a {Describe(reader.TokenType)}.", name);
+                throw Fail(code, path, PrefixLength + reader.TokenStartIndex, $"tensor \"{name}\": {field} must hold integers, not a {Describe(reader.TokenType)}.", name);
             }
 
             if (!reader.TryGetInt64(out long v))
@@ -325,12 +325,12 @@ internal static class SafetensorsReader
                 string why = text.StartsWith('-') ? "is negative" : text.IndexOfAny(['.', 'e', 'E']) >= 0 ? "is not an integer" : "is too large";
                 // A dimension past 2^63 - 1 overflows every size computed from it, as the reference reader reports.
                 SafeCkptErrorCode c = why == "is too large" && code == SafeCkptErrorCode.InvalidShape ? SafeCkptErrorCode.ShapeOverflow : code;
-                throw Fail(c, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} value {text} {why}.", name);
+                throw Fail(c, path, PrefixLength + reader.TokenStartIndex, $"tensor \"{name}\": {field} value {text} {why}.", name);
             }
 
             if (v < 0)
             {
-                throw Fail(code, path, 8 + reader.TokenStartIndex, $"tensor \"{name}\": {field} value {v} is negative.", name);
+                throw Fail(code, path, PrefixLength + reader.TokenStartIndex, $"tensor \"{name}\": {field} value {v} is negative.", name);
             }
 
             values.Add(v);
@@ -362,12 +362,12 @@ internal static class SafetensorsReader
 
         if (expected < dataLength)
         {
-            throw Fail(SafeCkptErrorCode.TrailingData, path, 8, $"the tensors end at data byte {expected:N0} but the file has {dataLength - expected:N0} more bytes after them. Extra bytes can hide another file (a polyglot); do not trust this file.");
+            throw Fail(SafeCkptErrorCode.TrailingData, path, PrefixLength, $"the tensors end at data byte {expected:N0} but the file has {dataLength - expected:N0} more bytes after them. Extra bytes can hide another file (a polyglot); do not trust this file.");
         }
 
         if (expected > dataLength)
         {
-            throw Fail(SafeCkptErrorCode.Truncated, path, 8, $"the tensors need {expected:N0} data bytes but the file holds only {dataLength:N0}. The file is truncated; download it again.");
+            throw Fail(SafeCkptErrorCode.Truncated, path, PrefixLength, $"the tensors need {expected:N0} data bytes but the file holds only {dataLength:N0}. The file is truncated; download it again.");
         }
 
         // Keep the order of the data for lazy reads that walk the file forwards.
@@ -379,7 +379,7 @@ internal static class SafetensorsReader
     {
         if (!reader.Read())
         {
-            throw Fail(SafeCkptErrorCode.HeaderNotJson, path, 8 + reader.BytesConsumed, "the header's JSON ends before its object is closed. The file is truncated or corrupt.");
+            throw Fail(SafeCkptErrorCode.HeaderNotJson, path, PrefixLength + reader.BytesConsumed, "the header's JSON ends before its object is closed. The file is truncated or corrupt.");
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.IO;
@@ -41,11 +40,10 @@ internal static class SafetensorsWriter
     }
 
     /// <summary>
-    /// The order of tensors in the data section, as the reference writer lays it out: larger elements first (so
-    /// every tensor starts aligned to its element size), then by name.
+    /// The order of tensors in the data section, as the reference writer lays it out (<see cref="SafetensorsLayout.TensorOrder"/>):
+    /// dtype by dtype, widest alignment first (so every tensor starts aligned to its element size), then by name.
     /// </summary>
-    internal static List<TensorInfo> Layout(IEnumerable<TensorInfo> tensors) =>
-        tensors.OrderByDescending(t => t.DType.BitSize()).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
+    internal static List<TensorInfo> Layout(IEnumerable<TensorInfo> tensors) => tensors.Order(SafetensorsLayout.TensorOrder).ToList();
 
     /// <summary>
     /// The length prefix and header JSON for tensors laid out back to back in the given order; the JSON starts
@@ -59,7 +57,7 @@ internal static class SafetensorsWriter
             w.WriteStartObject();
             if (metadata.Count > 0)
             {
-                w.WriteStartObject(SafetensorsReader.MetadataKey);
+                w.WriteStartObject(SafetensorsLayout.MetadataKey);
                 foreach (KeyValuePair<string, string> kv in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 {
                     w.WriteString(kv.Key, kv.Value);
@@ -71,9 +69,9 @@ internal static class SafetensorsWriter
             long offset = 0;
             foreach (TensorInfo t in ordered)
             {
-                if (t.Name == SafetensorsReader.MetadataKey)
+                if (t.Name == SafetensorsLayout.MetadataKey)
                 {
-                    throw new OutputException(SafeCkptErrorCode.DuplicateKey, null, $"a tensor is named '{SafetensorsReader.MetadataKey}', which safetensors reserves for metadata; rename it (Rename) before writing safetensors.") { TensorName = t.Name };
+                    throw new OutputException(SafeCkptErrorCode.DuplicateKey, null, $"a tensor is named '{SafetensorsLayout.MetadataKey}', which safetensors reserves for metadata; rename it (Rename) before writing safetensors.") { TensorName = t.Name };
                 }
 
                 w.WriteStartObject(t.Name);
@@ -96,16 +94,16 @@ internal static class SafetensorsWriter
             w.WriteEndObject();
         }
 
-        int padded = (json.WrittenCount + 7) & ~7;
-        if (padded > SafetensorsReader.MaxHeaderLength)
+        int padded = SafetensorsLayout.PaddedHeaderLength(json.WrittenCount);
+        if (padded > SafetensorsLayout.MaxHeaderLength)
         {
-            throw new OutputException(SafeCkptErrorCode.HeaderTooLarge, null, $"the header would be {padded:N0} bytes, above the safetensors limit of {SafetensorsReader.MaxHeaderLength:N0}; write fewer tensors or less metadata.");
+            throw new OutputException(SafeCkptErrorCode.HeaderTooLarge, null, $"the header would be {padded:N0} bytes, above the safetensors limit of {SafetensorsLayout.MaxHeaderLength:N0}; write fewer tensors or less metadata.");
         }
 
-        var bytes = new byte[8 + padded];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);
-        json.WrittenSpan.CopyTo(bytes.AsSpan(8));
-        bytes.AsSpan(8 + json.WrittenCount).Fill((byte)' ');
+        var bytes = new byte[SafetensorsLayout.PrefixLength + padded];
+        SafetensorsLayout.WritePrefix(bytes, (ulong)padded);
+        json.WrittenSpan.CopyTo(bytes.AsSpan(SafetensorsLayout.PrefixLength));
+        bytes.AsSpan(SafetensorsLayout.PrefixLength + json.WrittenCount).Fill((byte)' ');
         return bytes;
     }
 }

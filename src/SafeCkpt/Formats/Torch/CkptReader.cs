@@ -31,7 +31,7 @@ internal static class CkptReader
     internal static TorchCheckpoint Open(ByteSource file)
     {
         (ModelFormat format, string description) = FormatSniffer.Sniff(file);
-        if (format is not (ModelFormat.TorchZip or ModelFormat.TorchLegacy or ModelFormat.Pickle))
+        if (!FormatSniffer.IsTorch(format))
         {
             throw new UnsupportedFormatException(file.Length == 0 ? SafeCkptErrorCode.EmptyFile : SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: is not a PyTorch checkpoint: {description}");
         }

@@ -1,8 +1,8 @@
-using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 using SafeCkpt.IO;
 using SafeCkpt.Tensors;
+using static SafeCkpt.Formats.Torch.ZipRecords;
 
 namespace SafeCkpt.Formats.Torch;
 
@@ -16,14 +16,16 @@ namespace SafeCkpt.Formats.Torch;
 internal static class CkptWriter
 {
     private const int Alignment = 64;
-    private const uint Max32 = 0xFFFFFFFF;
+
+    /// <summary>The extra field torch.save pads with so that each record's data is 64-byte aligned ("FB").</summary>
+    private const ushort PaddingExtraId = 'F' | ('B' << 8);
 
     /// <summary>Writes the planned tensors as they are, in the pickle tree <paramref name="layout"/> (null: <c>{"state_dict": ...}</c>).</summary>
     public static void Write(IReadOnlyList<Transforms.PlannedTensor> tensors, LayoutNode? layout, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
     {
         foreach (Transforms.PlannedTensor t in tensors)
         {
-            if (TorchPickleWriter.StorageClass(t.DType) is null)
+            if (TorchStorageTypes.StorageClassOf(t.DType) is null)
             {
                 throw new ConversionException(SafeCkptErrorCode.UnsupportedDType, path, $"{path}: tensor {t.Name} is {t.DType.ToSafetensorsName()}, which a .ckpt (torch typed storage) cannot hold. Write .safetensors instead, or cast it first.") { TensorName = t.Name };
             }
@@ -33,10 +35,11 @@ internal static class CkptWriter
         byte[] pickle = layout is null ? TorchPickleWriter.Write(infos) : TorchPickleWriter.Write(layout, infos);
 
         // Records in torch.save's order (keys sorted as strings); the bytes are copied in the inputs' file order.
-        var entries = new List<Entry> { new("archive/data.pkl", pickle.Length, null, pickle) };
-        entries.AddRange(tensors.Select((t, i) => new Entry("archive/data/" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), t.ByteLength, t, null))
+        var entries = new List<Entry> { new(TorchArchive.Record(TorchArchive.WrittenFolder, TorchArchive.ObjectPickle), pickle.Length, null, pickle) };
+        entries.AddRange(tensors.Select((t, i) => new Entry(TorchArchive.StorageRecord(TorchArchive.WrittenFolder, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), t.ByteLength, t, null))
             .OrderBy(e => e.Name, StringComparer.Ordinal));
-        entries.Add(new Entry("archive/version", 2, null, "3\n"u8.ToArray()));
+        byte[] version = Encoding.ASCII.GetBytes(TorchArchive.WrittenVersion);
+        entries.Add(new Entry(TorchArchive.Record(TorchArchive.WrittenFolder, TorchArchive.Version), version.Length, null, version));
 
         long at = 0;
         foreach (Entry e in entries)
@@ -69,79 +72,57 @@ internal static class CkptWriter
     private static byte[] CentralDirectory(List<Entry> entries, long cdOffset)
     {
         var ms = new MemoryStream();
-        var w = new BinaryWriter(ms);
+        Span<byte> extra = stackalloc byte[ExtraHeaderLength + 24];
+        Span<byte> header = stackalloc byte[CentralHeader.Length];
         foreach (Entry e in entries)
         {
             bool bigSize = e.Size >= Max32;
             bool bigOffset = e.HeaderOffset >= Max32;
-            var extra = new MemoryStream();
-            var x = new BinaryWriter(extra);
-            if (bigSize || bigOffset)
+            ReadOnlySpan<long> big = (bigSize, bigOffset) switch
             {
-                x.Write((ushort)0x0001);
-                x.Write((ushort)((bigSize ? 16 : 0) + (bigOffset ? 8 : 0)));
-                if (bigSize)
-                {
-                    x.Write(e.Size);
-                    x.Write(e.Size);
-                }
-
-                if (bigOffset)
-                {
-                    x.Write(e.HeaderOffset);
-                }
-            }
-
-            w.Write(0x02014b50u);
-            w.Write((ushort)((3 << 8) | 45));   // made by: Unix, spec 4.5
-            w.Write((ushort)(bigSize || bigOffset ? 45 : 20));
-            w.Write(Flags);
-            w.Write((ushort)0);                 // stored
-            w.Write((ushort)0);                 // time
-            w.Write((ushort)0x21);              // date: 1980-01-01
-            w.Write(e.Crc);
-            w.Write(bigSize ? Max32 : (uint)e.Size);
-            w.Write(bigSize ? Max32 : (uint)e.Size);
-            w.Write((ushort)e.NameBytes.Length);
-            w.Write((ushort)extra.Length);
-            w.Write((ushort)0);                 // comment
-            w.Write((ushort)0);                 // disk
-            w.Write((ushort)0);                 // internal attributes
-            w.Write(0u);                        // external attributes
-            w.Write(bigOffset ? Max32 : (uint)e.HeaderOffset);
-            w.Write(e.NameBytes);
-            w.Write(extra.ToArray());
+                (true, true) => [e.Size, e.Size, e.HeaderOffset],
+                (true, false) => [e.Size, e.Size],
+                (false, true) => [e.HeaderOffset],
+                _ => [],
+            };
+            int extraLength = big.IsEmpty ? 0 : Zip64Extra.Write(extra, big);
+            new CentralHeader(
+                VersionMadeBy: MadeByUnix,
+                VersionNeeded: bigSize || bigOffset ? VersionZip64 : VersionDefault,
+                Flags: GeneralFlags,
+                Method: Stored,
+                Time: 0,
+                Date: DosDate1980,
+                Crc: e.Crc,
+                CompressedSize: bigSize ? Max32 : (uint)e.Size,
+                Size: bigSize ? Max32 : (uint)e.Size,
+                NameLength: (ushort)e.NameBytes.Length,
+                ExtraLength: (ushort)extraLength,
+                CommentLength: 0,
+                DiskStart: 0,
+                InternalAttributes: 0,
+                ExternalAttributes: 0,
+                LocalHeaderOffset: bigOffset ? Max32 : (uint)e.HeaderOffset).Write(header);
+            ms.Write(header);
+            ms.Write(e.NameBytes);
+            ms.Write(extra[..extraLength]);
         }
 
         long cdSize = ms.Length;
         long zip64Eocd = cdOffset + cdSize;
-        w.Write(0x06064b50u);                   // ZIP64 end of central directory, always written (as torch.save does)
-        w.Write(44L);
-        w.Write((ushort)((3 << 8) | 45));
-        w.Write((ushort)45);
-        w.Write(0u);
-        w.Write(0u);
-        w.Write((long)entries.Count);
-        w.Write((long)entries.Count);
-        w.Write(cdSize);
-        w.Write(cdOffset);
-        w.Write(0x07064b50u);                   // ZIP64 locator
-        w.Write(0u);
-        w.Write(zip64Eocd);
-        w.Write(1u);
-        w.Write(0x06054b50u);                   // end of central directory
-        w.Write((ushort)0);
-        w.Write((ushort)0);
-        w.Write((ushort)Math.Min(entries.Count, 0xFFFF));
-        w.Write((ushort)Math.Min(entries.Count, 0xFFFF));
-        w.Write((uint)Math.Min(cdSize, Max32));
-        w.Write((uint)Math.Min(cdOffset, Max32));
-        w.Write((ushort)0);
+        var tail = new byte[Zip64EndRecord.Length + Zip64Locator.Length + EndRecord.Length];
+
+        // The ZIP64 end record and locator are always written, as torch.save does.
+        new Zip64EndRecord(MadeByUnix, VersionZip64, 0, 0, (ulong)entries.Count, (ulong)entries.Count, (ulong)cdSize, (ulong)cdOffset).Write(tail);
+        new Zip64Locator(0, (ulong)zip64Eocd, 1).Write(tail.AsSpan(Zip64EndRecord.Length));
+        ushort count16 = (ushort)Math.Min(entries.Count, Max16);
+        new EndRecord(0, 0, count16, count16, (uint)Math.Min(cdSize, Max32), (uint)Math.Min(cdOffset, Max32), 0).Write(tail.AsSpan(Zip64EndRecord.Length + Zip64Locator.Length));
+        ms.Write(tail);
         return ms.ToArray();
     }
 
     /// <summary>General purpose flags: bit 3 (sizes and CRC in a data descriptor after the data), bit 11 (UTF-8 names), as torch.save writes.</summary>
-    private const ushort Flags = 0x0808;
+    private const ushort GeneralFlags = ZipRecords.Flags.DataDescriptor | ZipRecords.Flags.Utf8Name;
 
     private sealed class Entry(string name, long size, Transforms.PlannedTensor? tensor, byte[]? bytes)
     {
@@ -166,66 +147,57 @@ internal static class CkptWriter
         private bool Zip64 => Size >= Max32;
 
         /// <summary>The data descriptor's length: signature, CRC-32 and two sizes of 4 bytes (8 for ZIP64 records).</summary>
-        public int DescriptorLength => Zip64 ? 24 : 16;
+        public int DescriptorLength => DataDescriptor.LengthOf(Zip64);
+
+        /// <summary>The local header's ZIP64 extra field (both sizes), or none.</summary>
+        private int Zip64ExtraLength => Zip64 ? ExtraHeaderLength + 16 : 0;
 
         /// <summary>The data descriptor that follows the record, once its CRC-32 is known.</summary>
         public byte[] Descriptor(Crc32 crc)
         {
             Crc = crc.GetCurrentHashAsUInt32();
             var d = new byte[DescriptorLength];
-            BinaryPrimitives.WriteUInt32LittleEndian(d, 0x08074b50);
-            BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(4), Crc);
-            if (Zip64)
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(d.AsSpan(8), Size);
-                BinaryPrimitives.WriteInt64LittleEndian(d.AsSpan(16), Size);
-            }
-            else
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(8), (uint)Size);
-                BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(12), (uint)Size);
-            }
-
+            new DataDescriptor(Crc, (ulong)Size, (ulong)Size, Zip64).Write(d);
             return d;
         }
 
         public void Layout(long headerOffset)
         {
             HeaderOffset = headerOffset;
-            long unpadded = headerOffset + 30 + NameBytes.Length + (Zip64 ? 20 : 0) + 4;
+            long unpadded = headerOffset + ZipRecords.LocalHeader.Length + NameBytes.Length + Zip64ExtraLength + ExtraHeaderLength;
             Padding = (int)((Alignment - (unpadded % Alignment)) % Alignment);
             DataOffset = unpadded + Padding;
         }
 
         public byte[] LocalHeader()
         {
-            var ms = new MemoryStream();
-            var w = new BinaryWriter(ms);
-            w.Write(0x04034b50u);
-            w.Write((ushort)(Zip64 ? 45 : 20));
-            w.Write(Flags);
-            w.Write((ushort)0);
-            w.Write((ushort)0);
-            w.Write((ushort)0x21);
-            w.Write(0u);                        // CRC-32 and sizes: in the data descriptor after the data
-            w.Write(Zip64 ? Max32 : 0u);
-            w.Write(Zip64 ? Max32 : 0u);
-            w.Write((ushort)NameBytes.Length);
-            w.Write((ushort)((Zip64 ? 20 : 0) + 4 + Padding));
-            w.Write(NameBytes);
+            int extraLength = Zip64ExtraLength + ExtraHeaderLength + Padding;
+            var bytes = new byte[ZipRecords.LocalHeader.Length + NameBytes.Length + extraLength];
+            Span<byte> b = bytes;
+
+            // CRC-32 and sizes: in the data descriptor after the data.
+            new ZipRecords.LocalHeader(
+                VersionNeeded: Zip64 ? VersionZip64 : VersionDefault,
+                Flags: GeneralFlags,
+                Method: Stored,
+                Time: 0,
+                Date: DosDate1980,
+                Crc: 0,
+                CompressedSize: Zip64 ? Max32 : 0u,
+                Size: Zip64 ? Max32 : 0u,
+                NameLength: (ushort)NameBytes.Length,
+                ExtraLength: (ushort)extraLength).Write(b);
+            b = b[ZipRecords.LocalHeader.Length..];
+            NameBytes.CopyTo(b);
+            b = b[NameBytes.Length..];
             if (Zip64)
             {
-                w.Write((ushort)0x0001);
-                w.Write((ushort)16);
-                w.Write(Size);
-                w.Write(Size);
+                b = b[Zip64Extra.Write(b, [Size, Size])..];
             }
 
-            w.Write((byte)'F');                 // "FB" padding field: aligns the data to 64 bytes
-            w.Write((byte)'B');
-            w.Write((ushort)Padding);
-            w.Write(Enumerable.Repeat((byte)'Z', Padding).ToArray());
-            return ms.ToArray();
+            WriteExtraHeader(b, PaddingExtraId, (ushort)Padding);
+            b[ExtraHeaderLength..].Fill((byte)'Z');
+            return bytes;
         }
     }
 }

@@ -13,23 +13,6 @@ namespace SafeCkpt.Formats.Torch;
 /// </summary>
 internal static class TorchPickleWriter
 {
-    /// <summary>The torch storage class of each dtype that legacy typed storages can hold.</summary>
-    public static string? StorageClass(DType dtype) => dtype switch
-    {
-        DType.Float32 => "FloatStorage",
-        DType.Float16 => "HalfStorage",
-        DType.BFloat16 => "BFloat16Storage",
-        DType.Float64 => "DoubleStorage",
-        DType.Int64 => "LongStorage",
-        DType.Int32 => "IntStorage",
-        DType.Int16 => "ShortStorage",
-        DType.Int8 => "CharStorage",
-        DType.UInt8 => "ByteStorage",
-        DType.Bool => "BoolStorage",
-        DType.Complex64 => "ComplexFloatStorage",
-        _ => null,
-    };
-
     /// <summary>Builds <c>{"state_dict": {name: tensor}}</c>; storage keys are the tensors' indexes as decimal strings.</summary>
     public static byte[] Write(IReadOnlyList<TensorInfo> tensors)
     {
@@ -173,7 +156,7 @@ internal static class TorchPickleWriter
         p.Op((byte)'(');                        // MARK: the REDUCE arguments
         p.Op((byte)'(');                        // MARK: the persistent id tuple
         p.Str("storage");
-        p.Global("torch", StorageClass(t.DType)!);
+        p.Global("torch", TorchStorageTypes.StorageClassOf(t.DType)!);
         p.Str(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
         p.Str("cpu");
         p.Int(t.ElementCount);

@@ -14,16 +14,11 @@ internal static class TorchReaders
     /// <summary>The largest storage record inflated into memory when a re-zipped checkpoint deflates it.</summary>
     public const long MaxInflatedStorageBytes = 256L << 20;
 
-    /// <summary>The legacy format's magic number, pickle 1 of 5.</summary>
-    public static readonly BigInteger LegacyMagic = BigInteger.Parse("1950a86a20f9469cfc6c", System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>Records a torch.save zip may hold besides <c>data.pkl</c> and <c>data/KEY</c>.</summary>
-    private static readonly HashSet<string> KnownRecords = new(StringComparer.Ordinal)
-    {
-        "version", ".data/version", "byteorder", ".format_version", ".storage_alignment", ".data/serialization_id",
-    };
-
-    /// <summary>Reads any of the three formats (chosen by the sniffer) into the raw pickle value, storages and tensors.</summary>
+    /// <summary>
+    /// Reads any of the three formats into the raw pickle value, storages and tensors. The caller has sniffed
+    /// <paramref name="format"/> and decided with <see cref="FormatSniffer.IsTorch"/> that it is torch's; like
+    /// torch.load, whatever is neither zip nor legacy is read as a pickle.
+    /// </summary>
     public static TorchCheckpoint Open(ByteSource file, ModelFormat format, OpenOptions? options = null)
     {
         options ??= OpenOptions.Default;
@@ -31,8 +26,7 @@ internal static class TorchReaders
         {
             ModelFormat.TorchZip => OpenZip(file, options),
             ModelFormat.TorchLegacy => OpenLegacy(file, options),
-            ModelFormat.Pickle => OpenBare(file, options),
-            _ => throw new UnsupportedFormatException(SafeCkptErrorCode.UnsupportedFormat, file.Name, $"{file.Name}: is not a PyTorch checkpoint ({FormatSniffer.Sniff(file).Description})."),
+            _ => OpenBare(file, options),
         };
     }
 
@@ -41,20 +35,21 @@ internal static class TorchReaders
     {
         string path = file.Name;
         (ZipDirectory dir, string prefix) = ReadArchive(file);
-        ZipEntry pkl = dir.Find(prefix + "/data.pkl")!;
-        bool bigEndian = IsBigEndian(file, dir.Find(prefix + "/byteorder"));
-        CheckVersion(file, dir.Find(prefix + "/.data/version") ?? dir.Find(prefix + "/version"));
+        ZipEntry pkl = dir.Find(TorchArchive.Record(prefix, TorchArchive.ObjectPickle))!;
+        bool bigEndian = IsBigEndian(file, dir.Find(TorchArchive.Record(prefix, TorchArchive.ByteOrder)));
+        CheckVersion(file, dir.Find(TorchArchive.Record(prefix, TorchArchive.DataVersion)) ?? dir.Find(TorchArchive.Record(prefix, TorchArchive.Version)));
 
         byte[] pickle = ZipDirectory.ReadAll(file, pkl, PickleLimits.Default.MaxPickleBytes);
         var source = new PickleSource(path, pkl.Name, pkl.IsStored ? pkl.DataOffset : -1);
-        (object? root, PickleMachine m) = PickleMachine.Run(pickle, source, PersistentIds.Zip);
+        var ids = TorchPersistentIds.Zip();
+        (object? root, PickleMachine m) = PickleMachine.Run(pickle, source, ids);
         RequireNothingAfter(m, pickle.Length, source);
 
-        Dictionary<string, StorageRef> storages = StorageTable.Distinct(m.Storages, path);
+        Dictionary<string, StorageRef> storages = StorageTable.Distinct(ids.Storages, path);
         var data = new Dictionary<string, StorageData>(StringComparer.Ordinal);
         foreach (StorageRef s in storages.Values)
         {
-            string record = prefix + "/data/" + s.Key;
+            string record = TorchArchive.StorageRecord(prefix, s.Key);
             ZipEntry entry = dir.Find(record) ?? throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidStorage, path, $"{path}: the pickle refers to storage '{s.Key}' (at {source.Where(s.PickleOffset)}) but the archive has no record '{record}'. The file is incomplete or corrupt.") { TensorName = record, Offset = s.PickleOffset };
             long expected = StorageTable.ExpectedBytes(s, path);
             if (entry.Size != expected)
@@ -122,14 +117,13 @@ internal static class TorchReaders
             }
 
             string rest = e.Name[(slash + 1)..];
-            bool storage = rest.StartsWith("data/", StringComparison.Ordinal) && rest.Length > 5 && !rest[5..].Contains('/', StringComparison.Ordinal);
-            if (!(storage || rest == "data.pkl" || KnownRecords.Contains(rest)))
+            if (!(TorchArchive.IsStorageRecord(rest) || rest == TorchArchive.ObjectPickle || TorchArchive.KnownRecords.Contains(rest)))
             {
                 throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, path, $"{path}: the archive has the unexpected record '{e.Name}'; a torch.save checkpoint holds data.pkl, data/KEY, version, byteorder and a few metadata records only.") { TensorName = e.Name };
             }
         }
 
-        if (dir.Find(prefix + "/data.pkl") is null)
+        if (dir.Find(TorchArchive.Record(prefix, TorchArchive.ObjectPickle)) is null)
         {
             throw new InvalidCheckpointException(SafeCkptErrorCode.InvalidArchive, path, $"{path}: the archive has no '{prefix}/data.pkl'; it is a zip file but not a PyTorch checkpoint.");
         }
@@ -191,21 +185,21 @@ internal static class TorchReaders
     {
         string path = file.Name;
         long pos = 0;
-        (object? magic, pos) = RunAt(file, pos, "legacy pickle 1 of 5 (magic number)", PersistentIds.None);
-        if (!(magic is BigInteger b && b == LegacyMagic))
+        (object? magic, pos, _) = RunAt(file, pos, "legacy pickle 1 of 5 (magic number)", NoPersistentIds);
+        if (!(magic is BigInteger b && b == TorchStorageTypes.LegacyMagic))
         {
-            throw Legacy(path, 0, "the first pickle is not the legacy magic number 0x1950a86a20f9469cfc6c");
+            throw Legacy(path, 0, $"the first pickle is not the legacy magic number 0x{TorchStorageTypes.LegacyMagicHex}");
         }
 
         long at = pos;
-        (object? protocol, pos) = RunAt(file, pos, "legacy pickle 2 of 5 (protocol version)", PersistentIds.None);
-        if (protocol is not 1001L)
+        (object? protocol, pos, _) = RunAt(file, pos, "legacy pickle 2 of 5 (protocol version)", NoPersistentIds);
+        if (protocol is not TorchStorageTypes.LegacyProtocolVersion)
         {
-            throw Legacy(path, at, $"the protocol version is {CheckpointContent.Render(protocol)}, not 1001");
+            throw Legacy(path, at, $"the protocol version is {CheckpointContent.Render(protocol)}, not {TorchStorageTypes.LegacyProtocolVersion}");
         }
 
         at = pos;
-        (object? sysInfo, pos) = RunAt(file, pos, "legacy pickle 3 of 5 (sys_info)", PersistentIds.None);
+        (object? sysInfo, pos, _) = RunAt(file, pos, "legacy pickle 3 of 5 (sys_info)", NoPersistentIds);
         if (sysInfo is not PyDict)
         {
             throw Legacy(path, at, "sys_info is not a dict");
@@ -214,16 +208,17 @@ internal static class TorchReaders
         // torch reads sys_info but never uses it: legacy raw storages are always little-endian.
 
         long objectStart = pos;
-        (object? root, pos, PickleMachine m) = RunAtWithMachine(file, pos, "legacy pickle 4 of 5 (the object)", PersistentIds.Legacy);
+        (object? root, pos, IPersistentLoader? loader) = RunAt(file, pos, "legacy pickle 4 of 5 (the object)", TorchPersistentIds.Legacy);
+        var ids = (TorchPersistentIds)loader!;
         at = pos;
-        (object? keysValue, pos) = RunAt(file, pos, "legacy pickle 5 of 5 (storage keys)", PersistentIds.None);
+        (object? keysValue, pos, _) = RunAt(file, pos, "legacy pickle 5 of 5 (storage keys)", NoPersistentIds);
         if (keysValue is not PyList keyList || !keyList.Items.All(k => k is string))
         {
             throw Legacy(path, at, "the storage-key list is not a list of strings");
         }
 
         RefusePolyglot(file);
-        Dictionary<string, StorageRef> storages = StorageTable.Distinct(m.Storages.Select(s => s with { ViewKey = null, ViewOffset = 0, ViewNumel = 0 }), path);
+        Dictionary<string, StorageRef> storages = StorageTable.Distinct(ids.Storages.Select(s => s with { ViewKey = null, ViewOffset = 0, ViewNumel = 0 }), path);
         var data = new Dictionary<string, StorageData>(StringComparer.Ordinal);
         Span<byte> numelBytes = stackalloc byte[8];
         foreach (string key in keyList.Items.Cast<string>())
@@ -287,7 +282,7 @@ internal static class TorchReaders
 
         byte[] bytes = file.ReadAt(0, (int)file.Length);
         var source = new PickleSource(path, "pickle", 0);
-        (object? root, PickleMachine m) = PickleMachine.Run(bytes, source, PersistentIds.None);
+        (object? root, PickleMachine m) = PickleMachine.Run(bytes, source, null);
         RefusePolyglot(file);
         RequireNothingAfter(m, bytes.Length, source);
         return Assemble(file, ModelFormat.Pickle, root, [], options);
@@ -313,14 +308,12 @@ internal static class TorchReaders
         }
     }
 
-    private static (object? Value, long Next) RunAt(ByteSource file, long pos, string name, PersistentIds ids)
-    {
-        (object? v, long next, _) = RunAtWithMachine(file, pos, name, ids);
-        return (v, next);
-    }
-
-    /// <summary>Runs one pickle starting at <paramref name="pos"/>, reading a window that grows until the pickle fits.</summary>
-    private static (object? Value, long Next, PickleMachine Machine) RunAtWithMachine(ByteSource file, long pos, string name, PersistentIds ids)
+    /// <summary>
+    /// Runs one pickle starting at <paramref name="pos"/>, reading a window that grows until the pickle fits. Each
+    /// attempt gets a new persistent-id loader from <paramref name="newIds"/> (an attempt cut short by the window must
+    /// leave no storages behind); the one of the run that finished is returned.
+    /// </summary>
+    private static (object? Value, long Next, IPersistentLoader? Ids) RunAt(ByteSource file, long pos, string name, Func<IPersistentLoader?> newIds)
     {
         var source = new PickleSource(file.Name, name, pos);
         long remaining = file.Length - pos;
@@ -329,10 +322,11 @@ internal static class TorchReaders
         {
             byte[] bytes = file.ReadAt(pos, (int)window);
             bool more = window < remaining && window < PickleLimits.Default.MaxPickleBytes;
+            IPersistentLoader? ids = newIds();
             try
             {
                 (object? v, PickleMachine m) = PickleMachine.Run(bytes, source, ids, windowed: more);
-                return (v, pos + m.EndOffset, m);
+                return (v, pos + m.EndOffset, ids);
             }
             catch (NeedMoreDataException)
             {
@@ -340,6 +334,9 @@ internal static class TorchReaders
             }
         }
     }
+
+    /// <summary>The loader of the pickles that carry no storages: any persistent id is refused.</summary>
+    private static IPersistentLoader? NoPersistentIds() => null;
 
     private static InvalidCheckpointException Legacy(string path, long offset, string what) =>
         new(SafeCkptErrorCode.InvalidPickle, path, $"{path}: not a valid legacy PyTorch checkpoint at byte {offset}: {what}.") { Offset = offset };

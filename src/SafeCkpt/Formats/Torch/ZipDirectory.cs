@@ -1,7 +1,7 @@
-using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using SafeCkpt.IO;
+using static SafeCkpt.Formats.Torch.ZipRecords;
 
 namespace SafeCkpt.Formats.Torch;
 
@@ -11,10 +11,10 @@ namespace SafeCkpt.Formats.Torch;
 /// <param name="CompressedSize">Bytes of data in the file.</param>
 /// <param name="Size">Bytes after decompression.</param>
 /// <param name="LocalHeaderOffset">Where the local header starts.</param>
-/// <param name="DataOffset">Where the entry's data starts: local header + 30 + name + local extra.</param>
+/// <param name="DataOffset">Where the entry's data starts: after the local header's fixed part, name and extra field.</param>
 internal sealed record ZipEntry(string Name, int Method, long CompressedSize, long Size, long LocalHeaderOffset, long DataOffset)
 {
-    public bool IsStored => Method == 0;
+    public bool IsStored => Method == ZipRecords.Stored;
 }
 
 /// <summary>
@@ -34,14 +34,6 @@ internal sealed class ZipDirectory
 
     /// <summary>The largest central directory read into memory.</summary>
     public const long MaxCentralDirectoryBytes = 256L << 20;
-
-    private const uint EocdSignature = 0x06054b50;
-    private const uint Zip64LocatorSignature = 0x07064b50;
-    private const uint Zip64EocdSignature = 0x06064b50;
-    private const uint CentralSignature = 0x02014b50;
-    private const uint LocalSignature = 0x04034b50;
-    private const int EocdSize = 22;
-    private const int MaxComment = 0xFFFF;
 
     private readonly Dictionary<string, ZipEntry> _byName;
 
@@ -97,13 +89,13 @@ internal sealed class ZipDirectory
         // miniz (torch) takes the last signature followed by a whole record. An earlier record whose comment also
         // reaches the end of the file is what readers that want the comment to end the file take: two archives.
         long eocd = candidates[^1].Offset;
-        long[] rivals = candidates.Take(candidates.Count - 1).Where(c => c.Offset + EocdSize + c.Comment == length).Select(c => c.Offset).ToArray();
+        long[] rivals = candidates.Take(candidates.Count - 1).Where(c => c.Offset + EndRecord.Length + c.Comment == length).Select(c => c.Offset).ToArray();
         if (rivals.Length > 0)
         {
             throw Fail(path, rivals[0], $"the file has more than one end-of-central-directory record (at bytes {string.Join(", ", rivals)} and {eocd}), the earlier one's comment hiding the later one. torch reads the last; other readers take the first and see a different archive. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
         }
 
-        if (eocd + EocdSize + candidates[^1].Comment != length)
+        if (eocd + EndRecord.Length + candidates[^1].Comment != length)
         {
             throw Fail(path, eocd, "the end-of-central-directory record's comment does not reach the end of the file: bytes are appended after the zip (a polyglot), or it is damaged.");
         }
@@ -113,18 +105,18 @@ internal sealed class ZipDirectory
             throw Fail(path, lastSignature.Value, "an end-of-central-directory signature sits in the last 21 bytes, inside the real record's comment; Python's zipfile takes it and torch does not. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive);
         }
 
-        byte[] e = file.ReadAt(eocd, EocdSize);
-        int disk = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(4));
-        int cdDisk = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(6));
-        long diskEntries = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(8));
-        long count = BinaryPrimitives.ReadUInt16LittleEndian(e.AsSpan(10));
-        long cdSize = BinaryPrimitives.ReadUInt32LittleEndian(e.AsSpan(12));
-        long cdOffset = BinaryPrimitives.ReadUInt32LittleEndian(e.AsSpan(16));
+        EndRecord e = EndRecord.Read(file.ReadAt(eocd, EndRecord.Length));
+        int disk = e.Disk;
+        int cdDisk = e.CentralDirectoryDisk;
+        long diskEntries = e.DiskEntries;
+        long count = e.Entries;
+        long cdSize = e.CentralDirectorySize;
+        long cdOffset = e.CentralDirectoryOffset;
         long cdLimit = eocd;
 
-        bool needZip64 = count == 0xFFFF || diskEntries == 0xFFFF || cdSize == 0xFFFFFFFF || cdOffset == 0xFFFFFFFF || disk == 0xFFFF || cdDisk == 0xFFFF;
-        byte[] loc = eocd >= 20 ? file.ReadAt(eocd - 20, 20) : [];
-        bool hasLocator = loc.Length == 20 && BinaryPrimitives.ReadUInt32LittleEndian(loc) == Zip64LocatorSignature;
+        bool needZip64 = count == Max16 || diskEntries == Max16 || cdSize == Max32 || cdOffset == Max32 || disk == Max16 || cdDisk == Max16;
+        byte[] loc = eocd >= Zip64Locator.Length ? file.ReadAt(eocd - Zip64Locator.Length, Zip64Locator.Length) : [];
+        bool hasLocator = loc.Length == Zip64Locator.Length && HasSignature(loc, Zip64Locator.Signature);
 
         // torch (miniz with MZ_ZIP_FLAG_WRITE_ZIP64) writes ZIP64 end records even for small files.
         if (needZip64 || hasLocator)
@@ -134,24 +126,26 @@ internal sealed class ZipDirectory
                 throw Fail(path, eocd, "the end record asks for ZIP64 but the ZIP64 locator is missing.");
             }
 
-            long z64 = (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(loc.AsSpan(8)), long.MaxValue);
-            if (BinaryPrimitives.ReadUInt32LittleEndian(loc.AsSpan(16)) > 1 || z64 > eocd - 20 - 56)
+            Zip64Locator locator = Zip64Locator.Read(loc);
+            long z64 = Clamp(locator.EndRecordOffset);
+            if (locator.TotalDisks > 1 || z64 > eocd - Zip64Locator.Length - Zip64EndRecord.Length)
             {
-                throw Fail(path, eocd - 20, "the ZIP64 locator points outside the file or names several disks.");
+                throw Fail(path, eocd - Zip64Locator.Length, "the ZIP64 locator points outside the file or names several disks.");
             }
 
-            byte[] z = file.ReadAt(z64, 56);
-            if (BinaryPrimitives.ReadUInt32LittleEndian(z) != Zip64EocdSignature)
+            byte[] z = file.ReadAt(z64, Zip64EndRecord.Length);
+            if (!HasSignature(z, Zip64EndRecord.Signature))
             {
                 throw Fail(path, z64, "the ZIP64 end record is missing where the locator points.");
             }
 
-            disk = (int)BinaryPrimitives.ReadUInt32LittleEndian(z.AsSpan(16));
-            cdDisk = (int)BinaryPrimitives.ReadUInt32LittleEndian(z.AsSpan(20));
-            diskEntries = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(24)));
-            count = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(32)));
-            cdSize = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(40)));
-            cdOffset = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(48)));
+            Zip64EndRecord end = Zip64EndRecord.Read(z);
+            disk = (int)end.Disk;
+            cdDisk = (int)end.CentralDirectoryDisk;
+            diskEntries = Clamp(end.DiskEntries);
+            count = Clamp(end.Entries);
+            cdSize = Clamp(end.CentralDirectorySize);
+            cdOffset = Clamp(end.CentralDirectoryOffset);
             cdLimit = z64;
         }
 
@@ -177,29 +171,31 @@ internal sealed class ZipDirectory
         for (long i = 0; i < count; i++)
         {
             long at = cdOffset + p;
-            if (cd.Length - p < 46 || BinaryPrimitives.ReadUInt32LittleEndian(cd.AsSpan(p)) != CentralSignature)
+            if (cd.Length - p < CentralHeader.Length || !HasSignature(cd.AsSpan(p), CentralHeader.Signature))
             {
                 throw Fail(path, at, $"central directory entry {i} is missing or truncated.");
             }
 
             ReadOnlySpan<byte> h = cd.AsSpan(p);
-            int flags = BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
-            int method = BinaryPrimitives.ReadUInt16LittleEndian(h[10..]);
-            long comp = BinaryPrimitives.ReadUInt32LittleEndian(h[20..]);
-            long size = BinaryPrimitives.ReadUInt32LittleEndian(h[24..]);
-            int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(h[28..]);
-            int extraLen = BinaryPrimitives.ReadUInt16LittleEndian(h[30..]);
-            int commentLen = BinaryPrimitives.ReadUInt16LittleEndian(h[32..]);
-            int startDisk = BinaryPrimitives.ReadUInt16LittleEndian(h[34..]);
-            long lho = BinaryPrimitives.ReadUInt32LittleEndian(h[42..]);
-            if (cd.Length - p < 46L + nameLen + extraLen + commentLen)
+            CentralHeader c = CentralHeader.Read(h);
+            int flags = c.Flags;
+            int method = c.Method;
+            long comp = c.CompressedSize;
+            long size = c.Size;
+            int nameLen = c.NameLength;
+            int extraLen = c.ExtraLength;
+            int commentLen = c.CommentLength;
+            int startDisk = c.DiskStart;
+            long lho = c.LocalHeaderOffset;
+            if (cd.Length - p < (long)CentralHeader.Length + nameLen + extraLen + commentLen)
             {
                 throw Fail(path, at, $"central directory entry {i} is truncated.");
             }
 
-            string name = DecodeName(h.Slice(46, nameLen), path, at);
-            ParseZip64Extra(h.Slice(46 + nameLen, extraLen), ref size, ref comp, ref lho, ref startDisk, path, name, at);
-            p += 46 + nameLen + extraLen + commentLen;
+            ReadOnlySpan<byte> rawName = h.Slice(CentralHeader.Length, nameLen);
+            string name = DecodeName(rawName, path, at);
+            ParseZip64Extra(h.Slice(CentralHeader.Length + nameLen, extraLen), ref size, ref comp, ref lho, ref startDisk, path, name, at);
+            p += CentralHeader.Length + nameLen + extraLen + commentLen;
 
             CheckName(name, path, at);
             if (!names.Add(name))
@@ -210,17 +206,17 @@ internal sealed class ZipDirectory
                     : Fail(path, at, $"the entries '{entries.First(x => AsciiIgnoreCase.Instance.Equals(x.Name, name)).Name}' and '{name}' differ only in case; torch's zip reader ignores case and could read either. Do not trust this file.", SafeCkptErrorCode.AmbiguousArchive, name);
             }
 
-            if ((flags & 0x41) != 0 || (flags & 0x2000) != 0)
+            if ((flags & ZipRecords.Flags.AnyEncryption) != 0)
             {
                 throw Fail(path, at, $"the entry '{name}' is encrypted; PyTorch checkpoints never are.", name: name);
             }
 
-            if (method is not (0 or 8))
+            if (method is not (Stored or Deflate))
             {
                 throw Fail(path, at, $"the entry '{name}' uses compression method {method}; only stored (0) and deflate (8) are read.", name: name);
             }
 
-            if (method == 0 && comp != size)
+            if (method == Stored && comp != size)
             {
                 throw Fail(path, at, $"the stored entry '{name}' declares {comp:N0} bytes in the file but {size:N0} bytes of content.", name: name);
             }
@@ -230,28 +226,28 @@ internal sealed class ZipDirectory
                 throw Fail(path, at, $"the entry '{name}' is on another disk.", name: name);
             }
 
-            if (lho > cdOffset - 30)
+            if (lho > cdOffset - LocalHeader.Length)
             {
                 throw Fail(path, at, $"the local header of '{name}' is outside the file's entry area.", name: name);
             }
 
-            byte[] local = file.ReadAt(lho, 30);
-            if (BinaryPrimitives.ReadUInt32LittleEndian(local) != LocalSignature)
+            byte[] localBytes = file.ReadAt(lho, LocalHeader.Length);
+            if (!HasSignature(localBytes, LocalHeader.Signature))
             {
                 throw Fail(path, lho, $"there is no local header for '{name}' where the central directory says.", name: name);
             }
 
-            CheckLocalHeader(local, flags, method, BinaryPrimitives.ReadUInt32LittleEndian(h[16..]), comp, size, path, name, lho);
-            int localNameLen = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(26));
-            int localExtraLen = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(28));
-            long dataOffset = lho + 30 + localNameLen + localExtraLen;
+            LocalHeader local = LocalHeader.Read(localBytes);
+            CheckLocalHeader(local, flags, method, c.Crc, comp, size, path, name, lho);
+            int localNameLen = local.NameLength;
+            long dataOffset = lho + LocalHeader.Length + localNameLen + local.ExtraLength;
             if (dataOffset > cdOffset || comp > cdOffset - dataOffset)
             {
                 throw Fail(path, lho, $"the data of '{name}' ({comp:N0} bytes at {dataOffset:N0}) runs into the central directory or past the end of the file. The file is truncated or crafted.", name: name);
             }
 
-            byte[] localName = file.ReadAt(lho + 30, localNameLen);
-            if (!localName.AsSpan().SequenceEqual(h.Slice(46, nameLen)))
+            byte[] localName = file.ReadAt(lho + LocalHeader.Length, localNameLen);
+            if (!localName.AsSpan().SequenceEqual(rawName))
             {
                 throw Fail(path, lho, $"the local header of '{name}' names it '{Encoding.UTF8.GetString(localName)}'. Readers that trust one name or the other see different files: do not trust this file.", name: name);
             }
@@ -321,27 +317,25 @@ internal sealed class ZipDirectory
     {
         var found = new List<(long, int)>();
         long length = file.Length;
-        long start = Math.Max(0, length - EocdSize - MaxComment);
+        long start = Math.Max(0, length - EndRecord.Length - MaxComment);
         byte[] tail = file.ReadAt(start, (int)(length - start));
         long? last = null;
         for (int i = 0; i <= tail.Length - 4; i++)
         {
-            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) != EocdSignature)
+            if (!HasSignature(tail.AsSpan(i), EndRecord.Signature))
             {
                 continue;
             }
 
             last = start + i;
-            if (i > tail.Length - EocdSize)
+            if (i > tail.Length - EndRecord.Length)
             {
                 continue;
             }
 
-            ReadOnlySpan<byte> r = tail.AsSpan(i, EocdSize);
-            int disk = BinaryPrimitives.ReadUInt16LittleEndian(r[4..]);
-            int cdDisk = BinaryPrimitives.ReadUInt16LittleEndian(r[6..]);
-            int comment = BinaryPrimitives.ReadUInt16LittleEndian(r[20..]);
-            if (disk is 0 or 0xFFFF && cdDisk is 0 or 0xFFFF && i + EocdSize + comment <= tail.Length)
+            EndRecord r = EndRecord.Read(tail.AsSpan(i, EndRecord.Length));
+            int comment = r.CommentLength;
+            if (r.Disk is 0 or Max16 && r.CentralDirectoryDisk is 0 or Max16 && i + EndRecord.Length + comment <= tail.Length)
             {
                 found.Add((start + i, comment));
             }
@@ -351,13 +345,13 @@ internal sealed class ZipDirectory
     }
 
     /// <summary>The local header must say what the central entry says, or a streaming reader sees another file.</summary>
-    private static void CheckLocalHeader(byte[] local, int flags, int method, uint crc, long comp, long size, string path, string name, long at)
+    private static void CheckLocalHeader(LocalHeader local, int flags, int method, uint crc, long comp, long size, string path, string name, long at)
     {
-        int localFlags = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(6));
-        int localMethod = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(8));
-        uint localCrc = BinaryPrimitives.ReadUInt32LittleEndian(local.AsSpan(14));
-        long localComp = BinaryPrimitives.ReadUInt32LittleEndian(local.AsSpan(18));
-        long localSize = BinaryPrimitives.ReadUInt32LittleEndian(local.AsSpan(22));
+        int localFlags = local.Flags;
+        int localMethod = local.Method;
+        uint localCrc = local.Crc;
+        long localComp = local.CompressedSize;
+        long localSize = local.Size;
         string? what = null;
         if (localFlags != flags)
         {
@@ -367,7 +361,7 @@ internal sealed class ZipDirectory
         {
             what = $"compression method {localMethod} where the central directory says {method}";
         }
-        else if ((flags & 0x08) != 0)
+        else if ((flags & ZipRecords.Flags.DataDescriptor) != 0)
         {
             // A data descriptor follows the data: the local header's CRC and sizes are zero (torch.save) or the real ones.
             if (!(localCrc == 0 || localCrc == crc) || !(localComp == 0 || Agrees(localComp, comp)) || !(localSize == 0 || Agrees(localSize, size)))
@@ -385,7 +379,7 @@ internal sealed class ZipDirectory
             throw Fail(path, at, $"the local header of '{name}' has {what}. Readers that trust one header or the other see different files: do not trust this file.", SafeCkptErrorCode.AmbiguousArchive, name);
         }
 
-        static bool Agrees(long local, long central) => local == central || local == 0xFFFFFFFF;
+        static bool Agrees(long local, long central) => local == central || local == Max32;
     }
 
     /// <summary>Reads the first <paramref name="count"/> bytes of an entry without inflating the rest.</summary>
@@ -417,58 +411,30 @@ internal sealed class ZipDirectory
 
     private static void ParseZip64Extra(ReadOnlySpan<byte> extra, ref long size, ref long comp, ref long lho, ref int disk, string path, string name, long at)
     {
-        bool needSize = size == 0xFFFFFFFF, needComp = comp == 0xFFFFFFFF, needLho = lho == 0xFFFFFFFF, needDisk = disk == 0xFFFF;
-        while (extra.Length >= 4)
+        bool needSize = size == Max32, needComp = comp == Max32, needLho = lho == Max32, needDisk = disk == Max16;
+        while (extra.Length >= ExtraHeaderLength)
         {
-            int id = BinaryPrimitives.ReadUInt16LittleEndian(extra);
-            int len = BinaryPrimitives.ReadUInt16LittleEndian(extra[2..]);
-            if (len > extra.Length - 4)
+            (int id, int len) = ReadExtraHeader(extra);
+            if (len > extra.Length - ExtraHeaderLength)
             {
                 throw Fail(path, at, $"an extra field of '{name}' runs past its header.", name: name);
             }
 
-            byte[] body = extra.Slice(4, len).ToArray();
-            if (id == 0x0001)
+            if (id == Zip64Extra.Id)
             {
-                int q = 0;
-                long Next()
+                if (!Zip64Extra.TryRead(extra.Slice(ExtraHeaderLength, len), needSize, needComp, needLho, needDisk, out var values))
                 {
-                    if (body.Length - q < 8)
-                    {
-                        throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
-                    }
-
-                    long v = Clamp(BinaryPrimitives.ReadUInt64LittleEndian(body.AsSpan(q)));
-                    q += 8;
-                    return v;
+                    throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
                 }
 
-                if (needSize)
-                {
-                    size = Next();
-                    needSize = false;
-                }
-
-                if (needComp)
-                {
-                    comp = Next();
-                    needComp = false;
-                }
-
-                if (needLho)
-                {
-                    lho = Next();
-                    needLho = false;
-                }
-
-                if (needDisk)
-                {
-                    disk = body.Length - q >= 4 ? (int)BinaryPrimitives.ReadUInt32LittleEndian(body.AsSpan(q)) : throw Fail(path, at, $"the ZIP64 extra field of '{name}' is too short.", name: name);
-                    needDisk = false;
-                }
+                size = needSize ? Clamp(values.Size) : size;
+                comp = needComp ? Clamp(values.CompressedSize) : comp;
+                lho = needLho ? Clamp(values.LocalHeaderOffset) : lho;
+                disk = needDisk ? (int)values.Disk : disk;
+                needSize = needComp = needLho = needDisk = false;
             }
 
-            extra = extra[(4 + len)..];
+            extra = extra[(ExtraHeaderLength + len)..];
         }
 
         if (needSize || needComp || needLho || needDisk)

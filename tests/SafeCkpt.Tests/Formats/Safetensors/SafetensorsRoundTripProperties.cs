@@ -58,7 +58,7 @@ public class SafetensorsRoundTripProperties
         });
 
     [Property(MaxTest = 100)]
-    public Property Tensors_are_laid_out_with_larger_elements_first_so_each_starts_aligned_to_its_size() =>
+    public Property Tensors_are_laid_out_in_the_reference_writers_dtype_order_so_each_starts_aligned_to_its_size() =>
         Prop.ForAll(Gens.Checkpoint.ToArbitrary(), ckpt =>
         {
             using var dir = new TempDir();
@@ -66,7 +66,7 @@ public class SafetensorsRoundTripProperties
             ckpt.ToBuilder().SaveSafetensors(path);
             var header = SafetensorsReader.ReadHeader(IO_Open(path));
             bool aligned = header.Tensors.All(e => (header.DataStart + e.Begin) % Math.Max(1, e.Info.DType.BitSize() / 8) == 0);
-            bool ordered = header.Tensors.Zip(header.Tensors.Skip(1), (a, b) => a.Info.DType.BitSize() >= b.Info.DType.BitSize()).All(x => x);
+            bool ordered = header.Tensors.Zip(header.Tensors.Skip(1), (a, b) => SafetensorsLayout.TensorOrder.Compare(a.Info, b.Info) < 0).All(x => x);
             return aligned && ordered;
         });
 

@@ -10,7 +10,7 @@ namespace SafeCkpt.Tests.Formats.Torch;
 /// <summary>Checkpoints SafeCkpt writes read back, through SafeCkpt's own strict reader, with identical tensors.</summary>
 public class CkptWriterProperties
 {
-    private static bool CkptCanHold(DType d) => TorchPickleWriter.StorageClass(d) is not null;
+    private static bool CkptCanHold(DType d) => TorchStorageTypes.StorageClassOf(d) is not null;
 
     [Property(MaxTest = 100)]
     public Property Written_checkpoints_read_back_with_identical_names_dtypes_shapes_and_bytes() =>
