@@ -162,6 +162,13 @@ internal sealed class CliApp
     private string UsageMessage(ParseResult parse)
     {
         Command command = parse.CommandResult.Command;
+
+        // The tokenizer's own errors (a response file that cannot be read) come before what they cause.
+        if (parse.Errors.FirstOrDefault(e => e.SymbolResult is null) is { } tokenError)
+        {
+            return Sentence(tokenError.Message);
+        }
+
         string? unknown = parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-') && t.Length > 1) ?? UnknownOption(parse);
         if (unknown is not null)
         {
@@ -190,7 +197,12 @@ internal sealed class CliApp
             return $"unexpected argument '{token}'";
         }
 
-        string message = parse.Errors.Count > 0 ? parse.Errors[0].Message : "invalid command line";
+        return Sentence(parse.Errors.Count > 0 ? parse.Errors[0].Message : "invalid command line");
+    }
+
+    /// <summary>A System.CommandLine message as one of the tool's lines: one line, no final period, lowercase first word.</summary>
+    private static string Sentence(string message)
+    {
         message = message.ReplaceLineEndings(" ").Replace('\t', ' ').Trim().TrimEnd('.');
         return message.Length > 1 && char.IsUpper(message[0]) && !char.IsUpper(message[1]) ? char.ToLowerInvariant(message[0]) + message[1..] : message;
     }

@@ -14,8 +14,9 @@ internal enum ProgressUnit
 
 /// <summary>
 /// One progress line laid out for a width: <c>description  ━━━━━━────  42%  1.2 GB/4.0 GB  512 MB/s  0:07  0:09 left</c>.
-/// Parts are dropped, least useful first (description, amounts, elapsed, rate), and the description is shortened from
-/// the left (the file name is at the end), until the line fits: it never wraps, whatever the window's width.
+/// As the window narrows the line gives up, in turn: bar length, the amounts, the elapsed time, description length
+/// (shortened from the left, where a path's folders are, keeping a <c>[2/5]</c> count), the description, the rate, and
+/// the time left; percentage and bar stay. It never wraps, whatever the width.
 /// </summary>
 /// <param name="Description">The description as shown (possibly shortened), or empty.</param>
 /// <param name="BarWidth">The bar's width in columns.</param>
@@ -23,10 +24,20 @@ internal enum ProgressUnit
 /// <param name="Tail">Percentage, amounts, rate, elapsed and time left, as shown.</param>
 internal sealed record ProgressLine(string Description, int BarWidth, int BarFilled, string Tail)
 {
-    private const int MinBar = 6;
     private const int MaxBar = 30;
-    private const int MinDescription = 8;
     private const string Gap = "  ";
+
+    /// <summary>The layouts tried, most complete first: which parts show, and the least the description and bar may get.</summary>
+    private static readonly Step[] Steps =
+    [
+        new(Amounts: true, Elapsed: true, Rate: true, Left: true, Description: 24, Bar: 15),
+        new(Amounts: false, Elapsed: true, Rate: true, Left: true, Description: 24, Bar: 15),
+        new(Amounts: false, Elapsed: false, Rate: true, Left: true, Description: 20, Bar: 12),
+        new(Amounts: false, Elapsed: false, Rate: true, Left: true, Description: 12, Bar: 10),
+        new(Amounts: false, Elapsed: false, Rate: true, Left: true, Description: 0, Bar: 10),
+        new(Amounts: false, Elapsed: false, Rate: false, Left: true, Description: 0, Bar: 6),
+        new(Amounts: false, Elapsed: false, Rate: false, Left: false, Description: 0, Bar: 1),
+    ];
 
     /// <summary>The line as text, the bar drawn with box characters.</summary>
     public override string ToString() =>
@@ -43,58 +54,40 @@ internal sealed record ProgressLine(string Description, int BarWidth, int BarFil
         ArgumentNullException.ThrowIfNull(cells);
         double fraction = snapshot.Total <= 0 ? 1 : Math.Clamp((double)snapshot.Done / snapshot.Total, 0, 1);
         string percent = string.Create(CultureInfo.InvariantCulture, $"{(int)(fraction * 100),3}%");
-        string? amounts = snapshot.Unit == ProgressUnit.Bytes
+        string amounts = snapshot.Unit == ProgressUnit.Bytes
             ? $"{Format.Bytes(snapshot.Done)}/{Format.Bytes(snapshot.Total)}"
             : $"{Format.Count(snapshot.Done)}/{Format.Count(snapshot.Total)} files";
         string? rate = snapshot.Unit == ProgressUnit.Bytes && snapshot.Rate is double r ? Format.Bytes((long)r) + "/s" : null;
-        string? elapsed = Clock(snapshot.Elapsed);
+        string elapsed = Clock(snapshot.Elapsed);
         string? left = snapshot.Remaining is TimeSpan t ? Clock(t) + " left" : null;
-
-        // Least useful first: each is dropped in turn while the line is too wide.
-        string?[] optional = [amounts, elapsed, rate, left];
-        string desc = description;
-        while (true)
+        int descriptionCells = cells(description);
+        foreach (Step step in Steps)
         {
-            string tail = string.Join(Gap, new[] { percent }.Concat(TailOrder(optional)).Where(s => s is not null));
-            int fixedWidth = cells(tail) + Gap.Length;
-            int room = width - fixedWidth;
-            if (desc.Length > 0)
+            string?[] parts = [percent, step.Amounts ? amounts : null, step.Rate ? rate : null, step.Elapsed ? elapsed : null, step.Left ? left : null];
+            string tail = string.Join(Gap, parts.Where(p => p is not null));
+            int room = width - cells(tail) - Gap.Length;
+            bool describe = step.Description > 0 && descriptionCells > 0;
+            if (describe && room >= step.Bar + Gap.Length + Math.Min(descriptionCells, step.Description))
             {
-                // The description takes what the bar leaves above its full width, and is shortened to fit.
-                int forDescription = room - MaxBar - Gap.Length;
-                if (forDescription < MinDescription)
-                {
-                    forDescription = room - MinBar - Gap.Length;
-                }
-
-                if (forDescription >= MinDescription)
-                {
-                    string shown = Shorten(desc, forDescription, cells);
-                    int bar = Math.Clamp(room - cells(shown) - Gap.Length, MinBar, MaxBar);
-                    return new ProgressLine(shown, bar, Filled(bar, fraction), tail);
-                }
-
-                desc = string.Empty;
-                continue;
+                int bar = Math.Clamp(room - Gap.Length - descriptionCells, step.Bar, MaxBar);
+                string shown = Shorten(description, room - Gap.Length - bar, cells);
+                return new ProgressLine(shown, bar, Filled(bar, fraction), tail);
             }
 
-            if (room >= MinBar || Array.TrueForAll(optional, s => s is null))
+            if (!describe && room >= step.Bar)
             {
-                int bar = Math.Clamp(room, Math.Min(MinBar, Math.Max(room, 1)), MaxBar);
+                int bar = Math.Min(room, MaxBar);
                 return new ProgressLine(string.Empty, bar, Filled(bar, fraction), tail);
             }
-
-            optional[Array.FindIndex(optional, s => s is not null)] = null;
         }
+
+        return new ProgressLine(string.Empty, 1, Filled(1, fraction), percent);
     }
 
     /// <summary>A duration as a clock: <c>0:07</c>, <c>12:34</c>, <c>1:02:03</c>.</summary>
     public static string Clock(TimeSpan t) => t.TotalHours >= 1
         ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}")
         : string.Create(CultureInfo.InvariantCulture, $"{t.Minutes}:{t.Seconds:00}");
-
-    /// <summary>The tail's parts in the order they are shown (amounts, rate, elapsed, left).</summary>
-    private static IEnumerable<string?> TailOrder(string?[] optional) => [optional[0], optional[2], optional[1], optional[3]];
 
     private static int Filled(int bar, double fraction) => (int)Math.Round(bar * fraction, MidpointRounding.ToZero);
 
@@ -122,6 +115,9 @@ internal sealed record ProgressLine(string Description, int BarWidth, int BarFil
 
         return prefix + "…";
     }
+
+    /// <summary>What a layout shows: each optional part, and the least columns the description and the bar may get.</summary>
+    private readonly record struct Step(bool Amounts, bool Elapsed, bool Rate, bool Left, int Description, int Bar);
 }
 
 /// <summary>Where a piece of work stands, as a progress display shows it.</summary>

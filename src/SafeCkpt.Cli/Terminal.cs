@@ -18,11 +18,17 @@ internal sealed class Terminal
 
     /// <summary>Creates a terminal over two writers; <paramref name="outRich"/> and <paramref name="errRich"/> say which are terminals to draw on.</summary>
     public Terminal(TextWriter stdout, TextWriter stderr, bool outRich, bool errRich)
+        : this(stdout, stderr, outRich ? Rich(stdout) : null, errRich ? Rich(stderr) : null)
+    {
+    }
+
+    /// <summary>Creates a terminal that draws with the given consoles (null: that stream is plain).</summary>
+    internal Terminal(TextWriter stdout, TextWriter stderr, IAnsiConsole? outConsole, IAnsiConsole? errConsole)
     {
         Out = stdout;
         Err = stderr;
-        _outConsole = outRich ? Rich(stdout) : null;
-        _errConsole = errRich ? Rich(stderr) : null;
+        _outConsole = outConsole;
+        _errConsole = errConsole;
     }
 
     /// <summary>Standard output: results.</summary>
@@ -62,8 +68,7 @@ internal sealed class Terminal
     {
         if (_outConsole is { } c && style is not null)
         {
-            c.Write(new Text(text, style));
-            c.WriteLine();
+            c.Write(Line((text, style)));
         }
         else
         {
@@ -76,9 +81,7 @@ internal sealed class Terminal
     {
         if (_outConsole is { } c && style is not null)
         {
-            c.Write(new Text(label));
-            c.Write(new Text(value, style));
-            c.WriteLine();
+            c.Write(Line((label, null), (value, style)));
         }
         else
         {
@@ -126,9 +129,7 @@ internal sealed class Terminal
     {
         if (_errConsole is { } c)
         {
-            c.Write(new Text("safeckpt: ", Palette.Bad));
-            c.Write(new Text(message));
-            c.WriteLine();
+            c.Write(Line(("safeckpt: ", Palette.Bad), (message, null)));
         }
         else
         {
@@ -141,8 +142,7 @@ internal sealed class Terminal
     {
         if (_errConsole is { } c)
         {
-            c.Write(new Text(message, Palette.Dim));
-            c.WriteLine();
+            c.Write(Line((message, Palette.Dim)));
         }
         else
         {
@@ -165,6 +165,21 @@ internal sealed class Terminal
         plain.Profile.Width = PlainWidth;
         plain.Write(renderable);
         return buffer.ToString().ReplaceLineEndings("\n").TrimEnd('\n').Split('\n').Select(l => l.TrimEnd());
+    }
+
+    /// <summary>
+    /// One line as one renderable: written in one piece, it goes above a live progress line intact (written in
+    /// parts, the progress line would be redrawn between them).
+    /// </summary>
+    private static Paragraph Line(params (string Text, Style? Style)[] parts)
+    {
+        var p = new Paragraph();
+        foreach ((string text, Style? style) in parts)
+        {
+            p.Append(text, style);
+        }
+
+        return p.Append("\n");
     }
 
     private static IAnsiConsole Rich(TextWriter writer) => AnsiConsole.Create(new AnsiConsoleSettings

@@ -29,7 +29,7 @@ internal static class ScanCommand
             ],
             Notes =
             [
-                ("Verdicts and exit codes:", [
+                ("Exit codes:", [
                     "clean (0): nothing in the file would run code, and SafeCkpt reads all of it.",
                     "unsafe (3): torch.load(weights_only=False) could import or call something outside SafeCkpt's allowlist.",
                     "unsupported, malformed, not-a-model (2): nothing runs, but SafeCkpt does not read it (sparse or quantized tensors; a broken or ambiguous file; an HTML page, a Git LFS pointer).",
