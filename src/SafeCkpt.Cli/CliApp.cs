@@ -1,131 +1,230 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using SafeCkpt.Cli.Commands;
 
 namespace SafeCkpt.Cli;
 
-/// <summary>Dispatches commands and turns every error into one or two readable lines and an exit code.</summary>
-internal static class CliApp
+/// <summary>
+/// The command tree (System.CommandLine), and the one place every error becomes one line (two with the hint), an
+/// exit code, and with <c>--json</c> an error object on standard output.
+/// </summary>
+internal sealed class CliApp
 {
-    public const string Usage = """
-        usage: safeckpt <command> [options]
+    private readonly Terminal _terminal;
+    private readonly ToolCommand _root;
+    private readonly Option<bool> _verbose = new("--verbose") { Description = "Show the stack trace of an error.", Recursive = true };
+    private readonly ParserConfiguration _parser = new() { EnablePosixBundling = true };
 
-        commands:
-          inspect FILE [--json] [--max-expansion N]
-                                   show what a model file is (architecture, prediction type, size,
-                                   precision, EMA, VAE, text encoders, CLIP position ids, what
-                                   convert would save) and holds: format, tensors, dtypes, metadata,
-                                   and for PyTorch checkpoints their other values and storage sharing
-          scan FILE [--json]       list every global and unusual opcode the file's pickles would use,
-                                   without loading it, then read it as inspect does: exit 0 clean,
-                                   3 unsafe, 2 unsupported, malformed or not a model
-          convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
-                 [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml]
-                 [--overwrite] [--dry-run] [--json] [--max-expansion N]
-                                   convert to OUT's format (.safetensors, or .ckpt/.pt/.pth/.bin);
-                                   without options lossless (tensors byte-identical); streaming, in
-                                   bounded memory; nothing is written if anything is refused;
-                                   --dry-run prints the plan and writes nothing; --yaml writes the
-                                   config yaml beside OUT
-          convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]
-                                   convert every model file of a folder; skips outputs that exist,
-                                   carries on past bad files, prints a summary table
-          diff A B [--all] [--json]
-                                   missing and extra keys, shape and dtype changes, and the max and
-                                   mean absolute difference of every tensor, streaming
-          hash FILE [--json]       SHA-256, AutoV2, the old A1111 hash and (safetensors) AutoV3, in one pass
-          yaml MODEL [--out FILE] [--overwrite] [--json]
-                                   write the LDM config yaml web UIs read beside an SD 1.x, 2.x or
-                                   SDXL checkpoint, or the cldm yaml beside an SD 1.x/2.x ControlNet
-                                   (MODEL.yaml by default); refused, with the reason, for others
-
-          --max-expansion N        let a tensor view repeat its stored elements up to N times (default 16;
-                                   a stride-0 view of one float could otherwise become gigabytes)
-
-        common options:
-          --json                   print one JSON object instead of text
-          --verbose                show the stack trace of an error
-          --help                   show this help
-
-        exit codes: 0 success, 1 usage error, 2 invalid, unsupported or unreadable input,
-                    3 unsafe content refused, 4 output problem, 130/143 interrupted (nothing left behind)
-        """;
-
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    private CliApp(Terminal terminal)
     {
-        bool verbose = args.Contains("--verbose");
-        string[] rest = args.Where(a => a != "--verbose").ToArray();
+        _terminal = terminal;
+        _root = new ToolCommand("safeckpt", "Read, check and convert Stable Diffusion model files (.ckpt, .pt, .pth, .bin PyTorch pickles and zips, .safetensors) without running any code they hold.")
+        {
+            Examples =
+            [
+                ("safeckpt inspect model.ckpt", "what a model is, and what it holds"),
+                ("safeckpt scan ~/Downloads -r", "is anything in this folder unsafe to load? (exit 3 if so)"),
+                ("safeckpt convert model.ckpt -o model.safetensors --dtype fp16 --no-ema", "a smaller, safe file for every UI"),
+                ("safeckpt help convert", "the options and examples of one command"),
+            ],
+            Notes =
+            [
+                ("Response files:", ["@FILE on the command line is replaced by the arguments in FILE (one or more per line; '#' starts a comment). After '--' it is an argument like any other."]),
+                ("Environment:", ["NO_COLOR (any value) or TERM=dumb: plain text, as when the output is redirected: no colour, no redrawn progress line."]),
+            ],
+        };
+        var help = new HelpOption();
+        help.Action = new HelpWithExamples((HelpAction)help.Action!) { Width = terminal.HelpWidth };
+        _root.Options.Add(help);
+        _root.Options.Add(new VersionOption());
+        _root.Options.Add(_verbose);
+        Command[] commands =
+        [
+            InspectCommand.Create(terminal),
+            ScanCommand.Create(terminal),
+            ConvertCommand.Create(terminal),
+            HashCommand.Create(terminal),
+            DiffCommand.Create(terminal),
+            YamlCommand.Create(terminal),
+            HelpCommand(),
+        ];
+        foreach (Command c in commands)
+        {
+            _root.Subcommands.Add(c);
+        }
+    }
+
+    /// <summary>Runs a command line with plain text on both writers.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, Terminal.Plain(stdout, stderr));
+
+    /// <summary>Runs a command line.</summary>
+    public static int Run(string[] args, Terminal terminal) => new CliApp(terminal).Invoke(args);
+
+    private int Invoke(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            // As git and most tools: the overview, and the exit code of a usage error.
+            _root.Parse(["--help"], _parser).Invoke(Invocation());
+            return ExitCodes.Usage;
+        }
+
+        ParseResult parse = _root.Parse(args, _parser);
+        bool json = AsksForJson(parse);
+        if (parse.Action is ParseErrorAction || (parse.Action is not HelpWithExamples && UnknownOption(parse) is not null))
+        {
+            return Fail(new ErrorReport("Usage", UsageMessage(parse), null, null, null, ExitCodes.Usage), parse, json, exception: null);
+        }
+
         try
         {
-            if (rest.Length == 0 || rest[0] is "--help" or "-h" or "help")
-            {
-                stdout.WriteLine(Usage);
-                return rest.Length == 0 ? ExitCodes.Usage : ExitCodes.Success;
-            }
-
-            if (rest[0] == "--version")
-            {
-                stdout.WriteLine(typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
-                return ExitCodes.Success;
-            }
-
-            string[] commandArgs = rest[1..];
-            int code = rest[0] switch
-            {
-                "inspect" => InspectCommand.Run(commandArgs, stdout),
-                "scan" => ScanCommand.Run(commandArgs, stdout),
-                "convert" => ConvertCommand.Run(commandArgs, stdout, stderr),
-                "hash" => HashCommand.Run(commandArgs, stdout),
-                "diff" => DiffCommand.Run(commandArgs, stdout),
-                "yaml" => YamlCommand.Run(commandArgs, stdout),
-                _ => throw new UsageException($"unknown command '{rest[0]}'"),
-            };
+            int code = parse.InvokeAsync(Invocation(), Interrupt.Token).GetAwaiter().GetResult();
             return Interrupt.ExitCode ?? code;
         }
         catch (OperationCanceledException) when (Interrupt.ExitCode is int signal)
         {
-            stderr.WriteLine("safeckpt: interrupted; no partial output was left.");
-            return signal;
+            return Fail(new ErrorReport("Interrupted", "interrupted; no partial output was left.", null, null, null, signal), parse, json, exception: null);
         }
         catch (UsageException ex)
         {
-            stderr.WriteLine($"safeckpt: {ex.Message}");
-            stderr.WriteLine("Run 'safeckpt --help' for usage.");
-            return ExitCodes.Usage;
+            return Fail(new ErrorReport("Usage", ex.Message, null, null, null, ExitCodes.Usage), parse, json, exception: null);
         }
-        catch (SafeCkptException ex)
-        {
-            stderr.WriteLine($"safeckpt: {ErrorText.ForCli(ex.Message)}");
-            if (verbose)
-            {
-                stderr.WriteLine(ex);
-            }
-
-            return ExitCodeOf(ex);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            stderr.WriteLine($"safeckpt: {ex.Message}");
-            if (verbose)
-            {
-                stderr.WriteLine(ex);
-            }
-
-            return ExitCodes.InvalidInput;
-        }
-#pragma warning disable CA1031 // The tool's last line of defence: a bug must still print one line, not a stack trace.
+#pragma warning disable CA1031 // The tool's last line of defence: every error, a bug too, is one line and an exit code.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            stderr.WriteLine($"safeckpt: internal error: {ex.GetType().Name}: {ex.Message}");
-            stderr.WriteLine(verbose ? ex.ToString() : "This is a bug in SafeCkpt; run again with --verbose and report the output.");
-            return ExitCodes.InvalidInput;
+            return Fail(ErrorReport.From(ex), parse, json, ex);
         }
     }
 
-    /// <summary>The exit code for a library error.</summary>
-    public static int ExitCodeOf(SafeCkptException ex) => ex switch
+    /// <summary>Reports an error that ends the command: one line on standard error (with a hint for usage errors), the JSON object with <c>--json</c>.</summary>
+    private int Fail(ErrorReport error, ParseResult parse, bool json, Exception? exception)
     {
-        OutputException => ExitCodes.OutputProblem,
-        UnsafeCheckpointException => ExitCodes.Unsafe,
-        _ => ExitCodes.InvalidInput,
+        _terminal.Error(error.Message);
+        if (error.Code == "Usage")
+        {
+            _terminal.Note($"see '{HelpLine(parse.CommandResult.Command)}'");
+        }
+        else if (error.Code == "InternalError")
+        {
+            _terminal.Note("This is a bug in SafeCkpt; run again with --verbose and report the output.");
+        }
+
+        if (exception is not null && parse.GetValue(_verbose))
+        {
+            _terminal.Err.WriteLine(exception);
+        }
+
+        if (json)
+        {
+            JsonOutput.Write(_terminal.Out, error.WriteFields);
+        }
+
+        return error.ExitCode;
+    }
+
+    private InvocationConfiguration Invocation() => new()
+    {
+        Output = _terminal.Out,
+        Error = _terminal.Err,
+        EnableDefaultExceptionHandler = false,
+
+        // Interrupt (SIGINT, SIGTERM) already cancels the token passed to InvokeAsync and lets the command clean up
+        // for as long as it takes; System.CommandLine's own handler would return after a timeout, with the
+        // temporary output perhaps not yet deleted.
+        ProcessTerminationTimeout = null,
     };
+
+    /// <summary>Whether the command line asked for JSON (an error is then a JSON object too).</summary>
+    private static bool AsksForJson(ParseResult parse) =>
+        parse.CommandResult.Children.OfType<OptionResult>().Any(r => r.Option.Name == "--json" && !r.Implicit);
+
+    /// <summary>The help command line for <paramref name="command"/>: <c>safeckpt inspect --help</c>.</summary>
+    private static string HelpLine(Command command) => command.Parents.Any() ? $"safeckpt {command.Name} --help" : "safeckpt --help";
+
+    /// <summary>
+    /// A token that looks like an option but that System.CommandLine took as a FILE argument (a command that takes
+    /// many files accepts any token): an unknown option, unless it comes after <c>--</c> or is a number.
+    /// </summary>
+    private static string? UnknownOption(ParseResult parse)
+    {
+        int doubleDash = parse.Tokens.ToList().FindIndex(t => t.Type == TokenType.DoubleDash);
+        return parse.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens)
+            .Where(t => t.Value.Length > 1 && t.Value[0] == '-' && !double.TryParse(t.Value, System.Globalization.CultureInfo.InvariantCulture, out _))
+            .Where(t => doubleDash < 0 || parse.Tokens.ToList().FindIndex(x => ReferenceEquals(x, t)) < doubleDash)
+            .Select(t => t.Value)
+            .FirstOrDefault();
+    }
+
+    /// <summary>One line for a parse error: the first problem, with a suggestion for a mistyped command or option.</summary>
+    private string UsageMessage(ParseResult parse)
+    {
+        Command command = parse.CommandResult.Command;
+
+        // The tokenizer's own errors (a response file that cannot be read) come before what they cause.
+        if (parse.Errors.FirstOrDefault(e => e.SymbolResult is null) is { } tokenError)
+        {
+            return Sentence(tokenError.Message);
+        }
+
+        string? unknown = parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-') && t.Length > 1) ?? UnknownOption(parse);
+        if (unknown is not null)
+        {
+            IEnumerable<string> names = command.Options.Concat(_root.Options.Where(o => o.Recursive))
+                .Where(o => !o.Hidden).SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
+            return $"unknown option '{unknown}'" + Suggestions.DidYouMean(unknown, names);
+        }
+
+        // Missing arguments, named as help names them: "diff needs A and B".
+        List<Argument> missing = command.Arguments
+            .Where(a => a.Arity.MinimumNumberOfValues > 0 && (parse.CommandResult.GetResult(a)?.Tokens.Count ?? 0) < a.Arity.MinimumNumberOfValues)
+            .ToList();
+        if (missing.Count > 0)
+        {
+            return $"{command.Name} needs {string.Join(" and ", missing.Select(a => a.Name.Replace("|", " or ", StringComparison.Ordinal)))}";
+        }
+
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            string token = parse.UnmatchedTokens[0];
+            if (command == _root)
+            {
+                return $"unknown command '{token}'" + Suggestions.DidYouMean(token, _root.Subcommands.Select(c => c.Name));
+            }
+
+            return $"unexpected argument '{token}'";
+        }
+
+        return Sentence(parse.Errors.Count > 0 ? parse.Errors[0].Message : "invalid command line");
+    }
+
+    /// <summary>A System.CommandLine message as one of the tool's lines: one line, no final period, lowercase first word.</summary>
+    private static string Sentence(string message)
+    {
+        message = message.ReplaceLineEndings(" ").Replace('\t', ' ').Trim().TrimEnd('.');
+        return message.Length > 1 && char.IsUpper(message[0]) && !char.IsUpper(message[1]) ? char.ToLowerInvariant(message[0]) + message[1..] : message;
+    }
+
+    /// <summary><c>safeckpt help [COMMAND]</c>: the same as <c>safeckpt COMMAND --help</c>.</summary>
+    private ToolCommand HelpCommand()
+    {
+        var name = new Argument<string?>("COMMAND") { Arity = ArgumentArity.ZeroOrOne, Description = "The command to explain; without it, the overview." };
+        ToolCommand command = new ToolCommand("help", "Show the help of a command: its arguments, every option, examples.")
+        {
+            Examples = [("safeckpt help convert", "the same as safeckpt convert --help")],
+        }.With(name);
+        command.SetRun((r, _) =>
+        {
+            string? wanted = r.GetValue(name);
+            if (wanted is not null && !_root.Subcommands.Any(c => c.Name == wanted))
+            {
+                throw new UsageException($"unknown command '{wanted}'" + Suggestions.DidYouMean(wanted, _root.Subcommands.Select(c => c.Name)));
+            }
+
+            return _root.Parse(wanted is null ? ["--help"] : [wanted, "--help"], _parser).Invoke(Invocation());
+        });
+        return command;
+    }
 }

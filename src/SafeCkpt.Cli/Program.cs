@@ -6,6 +6,6 @@ internal static class Program
     private static int Main(string[] args)
     {
         Interrupt.Hook();
-        return CliApp.Run(args, Console.Out, Console.Error);
+        return CliApp.Run(args, Terminal.ForConsole());
     }
 }

@@ -1,41 +1,129 @@
-using System.Diagnostics;
+using System.CommandLine;
+using SafeCkpt.Models;
+using SafeCkpt.Tensors;
 using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Cli.Commands;
 
 /// <summary>
-/// <c>safeckpt convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
-/// [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--overwrite] [--dry-run] [--json]</c>, or a
-/// whole folder with <c>convert DIR --out DIR2</c>. The output format follows OUT's extension; without options the
+/// <c>safeckpt convert IN [OUT | -o OUT] [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
+/// [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml] [--overwrite] [--dry-run] [--json]</c>,
+/// or a whole folder with <c>convert DIR -o DIR2</c>. The output format follows OUT's extension; without options the
 /// conversion is lossless.
 /// </summary>
 internal static class ConvertCommand
 {
-    public const string Usage = "convert IN OUT [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml] [--overwrite] [--dry-run] [--json], or convert DIR --out DIR2 [--recursive] [--format safetensors|ckpt] [options]";
-
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ToolCommand Create(Terminal terminal)
     {
-        Arguments a = Arguments.Parse(args, ["--ema-only", "--no-ema", "--prune", "--fix-clip", "--overwrite", "--json", "--dry-run", "--recursive", "--yaml"], ["--dtype", "--vae", "--drop", "--keep-fp32", "--out", "--format", "--max-expansion"]);
-        Options o = Options.From(a);
-        if (a.Positional.Count == 1 && Directory.Exists(a.Positional[0]))
+        var input = new Argument<string>("IN") { Description = "The model file to convert, or a folder of model files." };
+        var outputArgument = new Argument<string?>("OUT") { Arity = ArgumentArity.ZeroOrOne, Description = "The output file: its extension sets the format (.safetensors, or .ckpt/.pt/.pth/.bin for a PyTorch checkpoint). For a folder IN, the output folder. The same as -o." };
+        var output = new Option<string?>("--out", "-o") { HelpName = "OUT", Description = "The output file (or, for a folder IN, the output folder), instead of OUT." };
+        var dtype = new Option<DType?>("--dtype", "-d")
         {
-            return BatchConvert.Run(a.Positional[0], a.Value("--out") ?? throw new UsageException("converting a folder needs --out DIR"), a.Has("--recursive"), o, stdout, stderr);
-        }
-
-        if (a.Positional.Count != 2)
+            HelpName = "fp16|bf16|fp32",
+            Description = "Cast the floating-point tensors (F64, F32, F16, BF16) to this type; integer tensors (CLIP position ids) keep theirs. Without it nothing is cast and the tensors are byte-identical.",
+            CustomParser = r => ParseDType(r),
+        };
+        var emaOnly = new Option<bool>("--ema-only") { Description = "Put the EMA weights (model_ema.*) in place of the UNet's, and drop the rest of the EMA copy; an error if the file has none." };
+        var noEma = new Option<bool>("--no-ema") { Description = "Drop the EMA weights (model_ema.*) and keep the UNet's: a training checkpoint loses about half its size." };
+        var vae = new Option<string?>("--vae") { HelpName = "FILE", Description = "Bake in a standalone VAE (.safetensors, .ckpt, .pt; with or without the first_stage_model. prefix): its tensors replace the model's VAE, each shape checked; a model without a VAE gets it added." };
+        var prune = new Option<bool>("--prune") { Description = "Remove the known junk of training checkpoints: the diffusion schedule buffers (betas, alphas_cumprod, ...; every UI recomputes them), the VAE's training loss, textual-inversion embedding managers, LoRA and ControlNet leftovers, CLIP's logit_scale. Markers (v_pred, ztsnr, edm_*, scaled_fp8) are kept." };
+        var drop = new Option<ModelComponent[]>("--drop")
         {
-            throw new UsageException("convert needs IN and OUT (or a folder and --out DIR): " + Usage);
-        }
+            HelpName = "vae|te|unet",
+            Description = "Remove a component: vae (first_stage_model.*), te (the text encoders; also text-encoder or clip) or unet (model.diffusion_model.*). Repeat the option for several.",
+            CustomParser = r => ParseComponents(r, "--drop"),
+        };
+        var keep = new Option<ModelComponent[]>("--keep-fp32")
+        {
+            HelpName = "vae|te|unet",
+            Description = "With --dtype: leave this component in the type it has (a VAE is often kept in fp32, where fp16 gives black images) while the rest is cast. Repeat the option for several.",
+            CustomParser = r => ParseComponents(r, "--keep-fp32"),
+        };
+        var fixClip = new Option<bool>("--fix-clip") { Description = "Reset CLIP's position_ids to int64 [0, 1, ..., 76] when they are broken (stored as floats by a merge, off by rounding, or missing), and say which positions were wrong." };
+        var yaml = new Option<bool>("--yaml") { Description = "Also write the config yaml web UIs need beside OUT (named OUT.yaml), for the architectures that have one (see safeckpt yaml --help). Checked before anything is written." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace OUT (and its yaml) if it exists; for a folder, convert files whose output exists instead of skipping them. The output is never one of the inputs, whatever links lead there." };
+        var dryRun = new Option<bool>("--dry-run", "-n") { Description = "Print the plan (tensors kept, cast, dropped, taken from the VAE; the output size) and write nothing." };
+        var format = new Option<string?>("--format", "-f")
+        {
+            HelpName = "safetensors|ckpt",
+            Description = "For a folder IN: the format of the outputs [default: safetensors]. A single file's format follows OUT's extension.",
+        };
+        format.AcceptOnlyFromAmong("safetensors", "ckpt");
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "For a folder IN: convert the model files of its subfolders too, into the same relative paths under the output folder. Symlinked folders are not followed." };
+        Option<bool> json = Opt.Json("Print one JSON object instead of text: input, output, inputBytes, outputBytes, tensors, cast, dropped, emaSwapped, seconds, notes (with --dry-run: the plan).");
+        Option<bool> quiet = Opt.Quiet("No progress line and no notes: only the summary line (for a folder: the table and the summary).");
+        Option<int?> maxExpansion = Opt.MaxExpansion();
+        ToolCommand command = new ToolCommand("convert", "Convert a model file to the format of OUT's extension: .safetensors, or .ckpt/.pt/.pth/.bin. Without options the conversion is lossless (tensors byte-identical). It streams, in bounded memory, and writes nothing if anything is refused. A folder IN converts every model file in it, skips outputs that exist, carries on past bad files and ends with a table.")
+        {
+            Examples =
+            [
+                ("safeckpt convert sd15.ckpt sd15-fp16.safetensors --dtype fp16 --no-ema", "the usual: half precision, no EMA, safetensors"),
+                ("safeckpt convert sd15.ckpt -o sd15-ema.ckpt --ema-only --vae vae-ft-mse-840000.safetensors --prune", "the EMA weights as the UNet, a better VAE baked in, junk removed"),
+                ("safeckpt convert sdxl.safetensors sdxl-bf16.safetensors --dtype bf16 --keep-fp32 vae", "bf16 everywhere but the VAE"),
+                ("safeckpt convert model.ckpt out.safetensors --dtype fp16 -n", "the plan; writes nothing"),
+                ("safeckpt convert ~/Downloads -o ~/models -r --dtype fp16", "a folder, with a summary table"),
+            ],
+            Notes =
+            [
+                ("Exit codes:", ["0 written; 1 contradictory options; 2 an input is invalid or unreadable, or the conversion is refused (no EMA weights, a VAE of another shape); 3 an input holds unsafe content; 4 OUT exists (without --overwrite), is an input, or cannot be written. A folder exits with the worst of its files."]),
+            ],
+        }.With(input, outputArgument, output, dtype, noEma, emaOnly, vae, prune, drop, keep, fixClip, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
 
-        string input = a.Positional[0];
-        string output = a.Positional[1];
+        // Contradictions are usage errors, found before any file is opened.
+        command.Validators.Add(r =>
+        {
+            ModelComponent[] dropped = Opt.ValueOrDefault(r, drop) ?? [];
+            ModelComponent[] kept = Opt.ValueOrDefault(r, keep) ?? [];
+            string? problem =
+                Opt.ValueOrDefault(r, outputArgument) is not null && Opt.ValueOrDefault(r, output) is not null ? "give the output once: convert IN OUT, or convert IN -o OUT"
+                : Opt.ValueOrDefault(r, emaOnly) && Opt.ValueOrDefault(r, noEma) ? "--ema-only and --no-ema exclude each other"
+                : kept.Length > 0 && Opt.ValueOrDefault(r, dtype) is null ? "--keep-fp32 goes with --dtype (it keeps a component out of the cast)"
+                : dropped.Intersect(kept).FirstOrDefault() is var both && both != ModelComponent.Other ? $"--drop {ComponentFlag(both)} and --keep-fp32 {ComponentFlag(both)} contradict each other: the component is either removed or kept"
+                : dropped.Contains(ModelComponent.Vae) && Opt.ValueOrDefault(r, vae) is not null ? "--drop vae and --vae FILE contradict each other: remove the VAE, or bake in FILE"
+                : dropped.Contains(ModelComponent.UNet) && Opt.ValueOrDefault(r, emaOnly) ? "--drop unet and --ema-only contradict each other: --ema-only puts the EMA weights in the UNet's place"
+                : dropped.Contains(ModelComponent.TextEncoder) && Opt.ValueOrDefault(r, fixClip) ? "--drop te and --fix-clip contradict each other: the position ids belong to the text encoder"
+                : null;
+            if (problem is not null)
+            {
+                r.AddError(problem);
+            }
+        });
+        command.SetRun((r, ct) =>
+        {
+            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], r.GetValue(dtype), r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default);
+            string inputPath = r.GetValue(input)!;
+            string? outputPath = r.GetValue(outputArgument) ?? r.GetValue(output);
+            if (Directory.Exists(inputPath))
+            {
+                string? folderOnly = o.DryRun ? "--dry-run" : o.Json ? "--json" : r.GetValue(yaml) ? "--yaml" : null;
+                if (folderOnly is not null)
+                {
+                    throw new UsageException($"{folderOnly} applies to one file; convert a folder without it");
+                }
+
+                return BatchConvert.Run(terminal, inputPath, outputPath ?? throw new UsageException("converting a folder needs an output folder: convert DIR -o DIR2"), r.GetValue(recursive), o, ct);
+            }
+
+            if (o.Format is not null)
+            {
+                throw new UsageException("--format applies to a folder; a single file's format follows OUT's extension (.safetensors, .ckpt, .pt, .pth, .bin)");
+            }
+
+            return RunOne(terminal, inputPath, outputPath ?? throw new UsageException("convert needs an output: convert IN OUT, or convert IN -o OUT"), r.GetValue(yaml), o, ct);
+        });
+        return command;
+    }
+
+    private static int RunOne(Terminal terminal, string input, string output, bool writeYaml, Options o, CancellationToken cancellationToken)
+    {
         bool ckpt = OutputIsCkpt(output);
-        using ModelFile model = ModelFile.Open(input, a.OpenOptions());
+        using ModelFile model = ModelFile.Open(input, o.Open);
         using ModelFile? vae = o.VaePath is { } vaePath ? ModelFile.Open(vaePath) : null;
         ModelPipeline p = o.Build(model, vae);
 
         // --yaml: decided on the source before anything is written, so a model without a config fails up front.
-        Models.ArchitectureReport? architecture = a.Has("--yaml") ? model.DetectArchitecture() : null;
+        Models.ArchitectureReport? architecture = writeYaml ? model.DetectArchitecture() : null;
         if (architecture is not null && !Models.ConfigYaml.IsSupported(architecture.Id))
         {
             throw new ConversionException(SafeCkptErrorCode.UnsupportedFormat, input, $"{input}: is {architecture.Id} ({architecture.Name}); no config yaml exists for it, so --yaml cannot write one. Convert without --yaml.");
@@ -43,7 +131,7 @@ internal static class ConvertCommand
 
         if (o.DryRun)
         {
-            DryRun.Print(p.Plan(), model, output, ckpt, o.Json, stdout);
+            DryRun.Print(p.Plan(), model, output, ckpt, o.Json, terminal.Out);
             return ExitCodes.Success;
         }
 
@@ -58,9 +146,12 @@ internal static class ConvertCommand
         }
 
         using IO.AtomicOutput? stagedYaml = yaml is null ? null : StageYaml(architecture!, yaml, o.Overwrite, inputs);
-        using var progress = ProgressBar.Create(stderr, o.Json);
-        ConversionResult r = Save(p, output, ckpt, o.Overwrite, progress);
-        progress?.Finish();
+        ConversionResult r;
+        using (ProgressDisplay progress = ProgressDisplay.Start(terminal, Path.GetFileName(output), 0, ProgressUnit.Bytes, o.Json || o.Quiet))
+        {
+            r = Save(p, output, ckpt, o.Overwrite, progress.ForSave(), cancellationToken);
+        }
+
         if (stagedYaml is not null)
         {
             try
@@ -76,19 +167,19 @@ internal static class ConvertCommand
 
         if (o.Json)
         {
-            WriteJson(stdout, model, r);
+            WriteJson(terminal.Out, model, r);
         }
         else
         {
-            foreach (string note in r.Plan.Notes.Concat(r.Findings))
+            foreach (string note in o.Quiet ? [] : r.Plan.Notes.Concat(r.Findings))
             {
-                stdout.WriteLine(note);
+                terminal.Out.WriteLine(note);
             }
 
-            stdout.WriteLine(Summary(input, r));
+            terminal.Out.WriteLine(Summary(input, r));
             if (yaml is not null)
             {
-                stdout.WriteLine($"Wrote {yaml}: the config for {architecture!.Id} ({architecture.Name}).");
+                terminal.Out.WriteLine($"Wrote {yaml}: the config for {architecture!.Id} ({architecture.Name}).");
             }
         }
 
@@ -108,48 +199,18 @@ internal static class ConvertCommand
         }
     }
 
-    internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, bool overwrite, IProgress<SaveProgress>? progress)
+    internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, bool overwrite, IProgress<SaveProgress>? progress, CancellationToken cancellationToken)
     {
         var options = new SaveOptions { Overwrite = overwrite, Progress = progress };
-        return ckpt ? p.SaveCkpt(output, options, Interrupt.Token) : p.SaveSafetensors(output, options, Interrupt.Token);
+        return ckpt ? p.SaveCkpt(output, options, cancellationToken) : p.SaveSafetensors(output, options, cancellationToken);
     }
 
     internal static string Summary(string input, ConversionResult r) =>
         $"Wrote {r.OutputPath}: {Format.Count(r.Plan.Tensors.Count)} tensors ({Format.Count(r.Plan.CastCount)} cast, {Format.Count(r.Plan.Dropped.Count)} dropped), {Format.Bytes(new FileInfo(input).Length)} -> {Format.Bytes(r.OutputFileBytes)} in {r.Elapsed.TotalSeconds:0.0} s.";
 
     /// <summary>The conversion options of one command line, turned into a pipeline per model.</summary>
-    internal sealed record Options(bool EmaOnly, bool NoEma, Models.ModelComponent[] Drop, Models.ModelComponent[] Keep, Tensors.DType? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format)
+    internal sealed record Options(bool EmaOnly, bool NoEma, ModelComponent[] Drop, ModelComponent[] Keep, DType? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format, bool Quiet, OpenOptions Open)
     {
-        public static Options From(Arguments a)
-        {
-            if (a.Has("--ema-only") && a.Has("--no-ema"))
-            {
-                throw new UsageException("--ema-only and --no-ema exclude each other");
-            }
-
-            Tensors.DType? dtype = a.Value("--dtype") switch
-            {
-                null => null,
-                "fp16" or "f16" or "half" => Tensors.DType.Float16,
-                "bf16" => Tensors.DType.BFloat16,
-                "fp32" or "f32" or "float" => Tensors.DType.Float32,
-                string other => throw new UsageException($"--dtype takes fp16, bf16 or fp32, not '{other}'"),
-            };
-            Models.ModelComponent[] keep = a.Values("--keep-fp32").Select(ParseComponent).ToArray();
-            if (keep.Length > 0 && dtype is null)
-            {
-                throw new UsageException("--keep-fp32 goes with --dtype");
-            }
-
-            string? format = a.Value("--format");
-            if (format is not null and not "safetensors" and not "ckpt")
-            {
-                throw new UsageException($"--format takes safetensors or ckpt, not '{format}'");
-            }
-
-            return new Options(a.Has("--ema-only"), a.Has("--no-ema"), a.Values("--drop").Select(ParseComponent).ToArray(), keep, dtype, a.Value("--vae"), a.Has("--prune"), a.Has("--fix-clip"), a.Has("--overwrite"), a.Has("--json"), a.Has("--dry-run"), format);
-        }
-
         public ModelPipeline Build(ModelFile model, ModelFile? vae)
         {
             ModelPipeline p = model.Convert();
@@ -184,7 +245,7 @@ internal static class ConvertCommand
 
             if (DType is { } target)
             {
-                Models.ModelComponent[] cast = Keep.Length == 0 ? [] : Enum.GetValues<Models.ModelComponent>().Except(Keep).ToArray();
+                ModelComponent[] cast = Keep.Length == 0 ? [] : Enum.GetValues<ModelComponent>().Except(Keep).ToArray();
                 p = p.Apply(new CastTransform(target, cast));
             }
 
@@ -199,12 +260,53 @@ internal static class ConvertCommand
         string ext => throw new UsageException($"cannot tell the output format from '{ext}': use .safetensors, or .ckpt/.pt/.pth/.bin for a PyTorch checkpoint"),
     };
 
-    internal static Models.ModelComponent ParseComponent(string s) => s switch
+    /// <summary>The components named by an option's values (vae, te, unet).</summary>
+    private static ModelComponent[] ParseComponents(System.CommandLine.Parsing.ArgumentResult r, string option)
     {
-        "vae" => Models.ModelComponent.Vae,
-        "te" or "text-encoder" or "clip" => Models.ModelComponent.TextEncoder,
-        "unet" => Models.ModelComponent.UNet,
-        _ => throw new UsageException($"'{s}' is not a component: use vae, te or unet"),
+        var components = new List<ModelComponent>();
+        foreach (string s in r.Tokens.Select(t => t.Value))
+        {
+            ModelComponent? c = s switch
+            {
+                "vae" => ModelComponent.Vae,
+                "te" or "text-encoder" or "clip" => ModelComponent.TextEncoder,
+                "unet" => ModelComponent.UNet,
+                _ => null,
+            };
+            if (c is null)
+            {
+                r.AddError($"{option} takes vae, te or unet, not '{s}'");
+                return [];
+            }
+
+            components.Add(c.Value);
+        }
+
+        return [.. components];
+    }
+
+    private static DType? ParseDType(System.CommandLine.Parsing.ArgumentResult r)
+    {
+        string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : string.Empty;
+        switch (text)
+        {
+            case "fp16" or "f16" or "half":
+                return DType.Float16;
+            case "bf16":
+                return DType.BFloat16;
+            case "fp32" or "f32" or "float":
+                return DType.Float32;
+            default:
+                r.AddError($"--dtype takes fp16, bf16 or fp32, not '{text}'");
+                return null;
+        }
+    }
+
+    private static string ComponentFlag(ModelComponent c) => c switch
+    {
+        ModelComponent.Vae => "vae",
+        ModelComponent.TextEncoder => "te",
+        _ => "unet",
     };
 
     private static void WriteJson(TextWriter stdout, ModelFile model, ConversionResult r)
@@ -222,65 +324,5 @@ internal static class ConvertCommand
             w.WriteNumber("seconds", Math.Round(r.Elapsed.TotalSeconds, 3));
             JsonOutput.WriteStrings(w, "notes", [.. r.Plan.Notes, .. r.Findings]);
         });
-    }
-}
-
-/// <summary>
-/// Progress on stderr: a redrawn bar on a terminal; when stderr is redirected, a plain line at every quarter, so
-/// logs stay readable. Nothing with <c>--json</c>.
-/// </summary>
-internal sealed class ProgressBar : IProgress<SaveProgress>, IDisposable
-{
-    private readonly TextWriter _err;
-    private readonly bool _terminal;
-    private readonly Stopwatch _watch = Stopwatch.StartNew();
-    private long _lastDraw = -1;
-    private int _lastQuarter;
-
-    private ProgressBar(TextWriter err, bool terminal)
-    {
-        _err = err;
-        _terminal = terminal;
-    }
-
-    public static ProgressBar? Create(TextWriter stderr, bool quiet) =>
-        quiet ? null : new ProgressBar(stderr, terminal: !Console.IsErrorRedirected);
-
-    public void Report(SaveProgress value)
-    {
-        double f = value.TotalBytes == 0 ? 1 : (double)value.BytesWritten / value.TotalBytes;
-        if (!_terminal)
-        {
-            int quarter = (int)(f * 4);
-            if (quarter > _lastQuarter)
-            {
-                _lastQuarter = quarter;
-                _err.WriteLine($"progress: {quarter * 25}% ({Format.Bytes(value.BytesWritten)} of {Format.Bytes(value.TotalBytes)}, {_watch.Elapsed.TotalSeconds:0.0} s)");
-            }
-
-            return;
-        }
-
-        long now = _watch.ElapsedMilliseconds;
-        if (now - _lastDraw < 100 && value.BytesWritten < value.TotalBytes)
-        {
-            return;
-        }
-
-        _lastDraw = now;
-        int filled = (int)(f * 30);
-        _err.Write($"\r[{new string('#', filled)}{new string('.', 30 - filled)}] {f * 100,5:0.0}%  {Format.Bytes(value.BytesWritten)} / {Format.Bytes(value.TotalBytes)}   ");
-    }
-
-    public void Finish()
-    {
-        if (_terminal)
-        {
-            _err.Write("\r" + new string(' ', 78) + "\r");
-        }
-    }
-
-    public void Dispose()
-    {
     }
 }

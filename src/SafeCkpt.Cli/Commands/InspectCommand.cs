@@ -1,31 +1,143 @@
+using System.CommandLine;
 using System.Text.Json;
 using SafeCkpt.Models;
 using SafeCkpt.Tensors;
+using Spectre.Console;
 
 namespace SafeCkpt.Cli.Commands;
 
-/// <summary><c>safeckpt inspect FILE [--json]</c>: what a model file is (a summary for people first) and what it holds.</summary>
+/// <summary>
+/// <c>safeckpt inspect FILE|DIR... [--tensors] [--json]</c>: what a model file is (a summary for people first) and what
+/// it holds, the biggest tensors by default; several files give a table and a summary line.
+/// </summary>
 internal static class InspectCommand
 {
-    public static int Run(string[] args, TextWriter stdout)
-    {
-        Arguments a = Arguments.Parse(args, ["--json"], ["--max-expansion"]);
-        if (a.Positional.Count != 1)
-        {
-            throw new UsageException(a.Positional.Count == 0 ? "inspect needs a FILE" : "inspect takes one FILE");
-        }
+    /// <summary>How many tensors the text output lists without <c>--tensors</c>.</summary>
+    private const int BiggestShown = 10;
 
-        using ModelFile model = ModelFile.Open(a.Positional[0], a.OpenOptions());
-        if (a.Has("--json"))
+    public static ToolCommand Create(Terminal terminal)
+    {
+        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin).");
+        var tensors = new Option<bool>("--tensors", "-t") { Description = $"List every tensor (name, dtype, shape, bytes) in file order, not only the {BiggestShown} biggest." };
+        Option<bool> recursive = Opt.Recursive();
+        Option<bool> json = Opt.Json("Print one JSON object instead of text: format, architecture, components, dtypes, metadata, checkpoint values and every tensor (several files: {\"files\": [...], \"summary\": {...}}).");
+        Option<bool> quiet = Opt.Quiet("No progress line while several files are read.");
+        Option<int?> maxExpansion = Opt.MaxExpansion();
+        ToolCommand command = new ToolCommand("inspect", "Show what a model file is (architecture, prediction type, size, precision, EMA, VAE, text encoders, CLIP position ids, what convert would save) and what it holds: format, dtypes, metadata, a PyTorch checkpoint's other values and storage sharing, and its biggest tensors. Several files or a folder give one line each and a summary.")
         {
-            WriteJson(model, stdout);
+            Examples =
+            [
+                ("safeckpt inspect v1-5-pruned.ckpt", "the summary, the details and the 10 biggest tensors"),
+                ("safeckpt inspect model.safetensors --tensors", "every tensor, in file order"),
+                ("safeckpt inspect ~/models -r", "one line per model file under a folder, and a summary"),
+                ("safeckpt inspect lora.safetensors -j | jq .architecture.id", "the same as JSON"),
+            ],
+            Notes =
+            [
+                ("Exit codes:", ["0 every file was read; 2 a file is invalid, unsupported or unreadable; 3 a file holds unsafe content (the worst of all files)."]),
+            ],
+        }.With(paths, recursive, tensors, json, quiet, maxExpansion);
+        command.SetRun((r, ct) =>
+        {
+            string[] given = r.GetValue(paths)!;
+            OpenOptions open = r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default;
+            Inputs inputs = ModelFolder.Expand(given, r.GetValue(recursive));
+            FileBatch.RequireFiles(inputs, given, r.GetValue(recursive));
+            return inputs.Many
+                ? RunMany(terminal, inputs, open, r.GetValue(json), r.GetValue(quiet), ct)
+                : RunOne(terminal, inputs.Files[0].Path, open, r.GetValue(json), r.GetValue(tensors));
+        });
+        return command;
+    }
+
+    private static int RunOne(Terminal terminal, string path, OpenOptions open, bool json, bool allTensors)
+    {
+        using ModelFile model = ModelFile.Open(path, open);
+        if (json)
+        {
+            JsonOutput.Write(terminal.Out, w => WriteJson(model, w));
         }
         else
         {
-            WriteText(model, stdout);
+            WriteText(model, terminal, allTensors);
         }
 
         return ExitCodes.Success;
+    }
+
+    private static int RunMany(Terminal terminal, Inputs inputs, OpenOptions open, bool json, bool quiet, CancellationToken cancellationToken)
+    {
+        int worst = ExitCodes.Success;
+        int failed = 0;
+        Table table = Terminal.Table("FILE", "MODEL", "FORMAT", ">TENSORS", ">SIZE", "DTYPES");
+        using (ProgressDisplay progress = ProgressDisplay.Start(terminal, "inspect", inputs.Files.Count, ProgressUnit.Files, json || quiet, plainLines: false))
+        {
+            if (json)
+            {
+                JsonOutput.Write(terminal.Out, w =>
+                {
+                    w.WriteStartArray("files");
+                    worst = FileBatch.Run(terminal, inputs, progress, bytes: false, (input, _) =>
+                    {
+                        using ModelFile model = ModelFile.Open(input.Path, open);
+                        w.WriteStartObject();
+                        WriteJson(model, w);
+                        w.WriteEndObject();
+                        return ExitCodes.Success;
+                    }, (input, error) =>
+                    {
+                        failed++;
+                        w.WriteStartObject();
+                        w.WriteString("file", input.Shown);
+                        error.WriteProperty(w);
+                        w.WriteEndObject();
+                    }, cancellationToken);
+                    w.WriteEndArray();
+                    WriteSummaryJson(w, inputs.Files.Count, failed, worst);
+                });
+                return worst;
+            }
+
+            worst = FileBatch.Run(terminal, inputs, progress, bytes: false, (input, _) =>
+            {
+                using ModelFile model = ModelFile.Open(input.Path, open);
+                ArchitectureReport r = model.DetectArchitecture();
+                table.AddRow(
+                    new Text(input.Shown),
+                    new Text(r.Id),
+                    new Text(FormatName(model.Format)),
+                    new Text(Format.Count(model.Tensors.Count)),
+                    new Text(Format.Bytes(new FileInfo(input.Path).Length)),
+                    new Text(string.Join("+", Histogram(model.Tensors).Select(g => g.Name))));
+                return ExitCodes.Success;
+            }, (input, error) =>
+            {
+                failed++;
+                table.AddRow(new Text(input.Shown), new Text(error.ExitCode == ExitCodes.Unsafe ? "REFUSED (unsafe)" : "FAILED", Palette.ForExitCode(error.ExitCode)), new Text("-"), new Text("-"), new Text("-"), new Text(error.Code));
+            }, cancellationToken);
+        }
+
+        terminal.Write(table);
+        string summary = $"{Format.Count(inputs.Files.Count)} files: {Format.Count(inputs.Files.Count - failed)} read, {Format.Count(failed)} failed.";
+        terminal.WriteLine(summary, Palette.ForExitCode(worst));
+        FileBatch.NoteSkippedFolders(terminal, inputs);
+        return worst;
+    }
+
+    /// <summary>The <c>summary</c> object of a JSON result for several files.</summary>
+    internal static void WriteSummaryJson(Utf8JsonWriter w, int files, int failed, int exitCode, IEnumerable<(string Name, int Count)>? counts = null)
+    {
+        w.WriteStartObject("summary");
+        w.WriteNumber("files", files);
+        w.WriteNumber("ok", files - failed);
+        w.WriteNumber("failed", failed);
+        foreach ((string name, int count) in counts ?? [])
+        {
+            w.WriteNumber(name, count);
+        }
+
+        w.WriteNumber("exitCode", exitCode);
+        w.WriteEndObject();
     }
 
     internal static string FormatName(ModelFormat f) => f switch
@@ -140,8 +252,9 @@ internal static class InspectCommand
         o.WriteLine();
     }
 
-    private static void WriteText(ModelFile model, TextWriter o)
+    private static void WriteText(ModelFile model, Terminal terminal, bool allTensors)
     {
+        TextWriter o = terminal.Out;
         TensorStore t = model.Tensors;
         WriteSummary(model, model.DetectArchitecture(), o);
         o.WriteLine($"File:     {model.Path}");
@@ -190,85 +303,89 @@ internal static class InspectCommand
             return;
         }
 
-        int nameWidth = Math.Min(80, t.Tensors.Max(x => x.Name.Length));
+        // The biggest first (ties in file order), or with --tensors every one in file order.
+        IEnumerable<TensorInfo> shown = allTensors ? t.Tensors : t.Tensors.Select((x, i) => (x, i)).OrderByDescending(p => p.x.ByteLength).ThenBy(p => p.i).Take(BiggestShown).Select(p => p.x);
         o.WriteLine();
-        o.WriteLine($"{"NAME".PadRight(nameWidth)}  {"DTYPE",-11}  {"SHAPE",-22}  {"BYTES",14}");
-        foreach (TensorInfo x in t.Tensors)
+        o.WriteLine(allTensors || t.Count <= BiggestShown
+            ? $"Tensors ({Format.Count(t.Count)}):"
+            : $"Biggest tensors ({BiggestShown} of {Format.Count(t.Count)}; --tensors lists all):");
+        Table table = Terminal.Table("NAME", "DTYPE", "SHAPE", ">BYTES");
+        foreach (TensorInfo x in shown)
         {
-            o.WriteLine($"{x.Name.PadRight(nameWidth)}  {x.DType.ToSafetensorsName(),-11}  {x.FormatShape(),-22}  {Format.Count(x.ByteLength),14}");
+            table.AddRow(new Text(x.Name), new Text(x.DType.ToSafetensorsName()), new Text(x.FormatShape()), new Text(Format.Count(x.ByteLength)));
         }
+
+        terminal.Write(table);
     }
 
-    private static void WriteJson(ModelFile model, TextWriter o)
+    /// <summary>The fields of one file's JSON object.</summary>
+    private static void WriteJson(ModelFile model, Utf8JsonWriter w)
     {
         TensorStore t = model.Tensors;
-        JsonOutput.Write(o, w =>
+        w.WriteString("file", model.Path);
+        w.WriteString("format", FormatName(model.Format));
+        w.WriteNumber("tensorCount", t.Count);
+        w.WriteNumber("totalBytes", t.TotalBytes);
+        WriteArchitectureJson(model, w);
+        w.WriteStartObject("dtypes");
+        foreach (var g in Histogram(t))
         {
-            w.WriteString("file", model.Path);
-            w.WriteString("format", FormatName(model.Format));
-            w.WriteNumber("tensorCount", t.Count);
-            w.WriteNumber("totalBytes", t.TotalBytes);
-            WriteArchitectureJson(model, w);
-            w.WriteStartObject("dtypes");
-            foreach (var g in Histogram(t))
+            w.WriteStartObject(g.Name);
+            w.WriteNumber("count", g.Count);
+            w.WriteNumber("bytes", g.Bytes);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndObject();
+        w.WriteStartObject("metadata");
+        foreach (KeyValuePair<string, string> kv in t.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            w.WriteString(kv.Key, kv.Value);
+        }
+
+        w.WriteEndObject();
+        if (model.Checkpoint is { } ckpt)
+        {
+            w.WriteStartObject("checkpoint");
+            if (ckpt.StateDictPath is null)
             {
-                w.WriteStartObject(g.Name);
-                w.WriteNumber("count", g.Count);
-                w.WriteNumber("bytes", g.Bytes);
-                w.WriteEndObject();
+                w.WriteNull("stateDictPath");
+            }
+            else
+            {
+                w.WriteString("stateDictPath", ckpt.StateDictPath);
             }
 
-            w.WriteEndObject();
-            w.WriteStartObject("metadata");
-            foreach (KeyValuePair<string, string> kv in t.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            w.WriteNumber("storageCount", ckpt.StorageCount);
+            w.WriteNumber("tensorsSharingStorage", ckpt.TensorsSharingStorage);
+            w.WriteStartObject("values");
+            foreach (KeyValuePair<string, string> kv in ckpt.Values)
             {
                 w.WriteString(kv.Key, kv.Value);
             }
 
             w.WriteEndObject();
-            if (model.Checkpoint is { } ckpt)
+            w.WriteEndObject();
+        }
+
+        w.WriteStartArray("tensors");
+        foreach (TensorInfo x in t.Tensors)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", x.Name);
+            w.WriteString("dtype", x.DType.ToSafetensorsName());
+            w.WriteStartArray("shape");
+            foreach (long d in x.Shape)
             {
-                w.WriteStartObject("checkpoint");
-                if (ckpt.StateDictPath is null)
-                {
-                    w.WriteNull("stateDictPath");
-                }
-                else
-                {
-                    w.WriteString("stateDictPath", ckpt.StateDictPath);
-                }
-
-                w.WriteNumber("storageCount", ckpt.StorageCount);
-                w.WriteNumber("tensorsSharingStorage", ckpt.TensorsSharingStorage);
-                w.WriteStartObject("values");
-                foreach (KeyValuePair<string, string> kv in ckpt.Values)
-                {
-                    w.WriteString(kv.Key, kv.Value);
-                }
-
-                w.WriteEndObject();
-                w.WriteEndObject();
-            }
-
-            w.WriteStartArray("tensors");
-            foreach (TensorInfo x in t.Tensors)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", x.Name);
-                w.WriteString("dtype", x.DType.ToSafetensorsName());
-                w.WriteStartArray("shape");
-                foreach (long d in x.Shape)
-                {
-                    w.WriteNumberValue(d);
-                }
-
-                w.WriteEndArray();
-                w.WriteNumber("bytes", x.ByteLength);
-                w.WriteEndObject();
+                w.WriteNumberValue(d);
             }
 
             w.WriteEndArray();
-        });
+            w.WriteNumber("bytes", x.ByteLength);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     private static void WriteArchitectureJson(ModelFile model, Utf8JsonWriter w)

@@ -41,19 +41,30 @@ internal static class ModelDiff
     /// <param name="b">The second model's tensors.</param>
     /// <param name="cancellationToken">Cancels the comparison.</param>
     /// <returns>The report.</returns>
-    public static DiffReport Compare(TensorStore a, TensorStore b, CancellationToken cancellationToken = default)
+    public static DiffReport Compare(TensorStore a, TensorStore b, CancellationToken cancellationToken = default) => Compare(a, b, null, cancellationToken);
+
+    /// <summary>Compares two stores, reporting progress.</summary>
+    /// <param name="a">The first model's tensors.</param>
+    /// <param name="b">The second model's tensors.</param>
+    /// <param name="progress">Receives the bytes of <paramref name="a"/>'s common tensors compared so far, after each tensor (the tool's progress line).</param>
+    /// <param name="cancellationToken">Cancels the comparison.</param>
+    /// <returns>The report.</returns>
+    public static DiffReport Compare(TensorStore a, TensorStore b, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         var onlyA = a.Tensors.Where(t => !b.Contains(t.Name)).Select(t => t.Name).ToList();
         var onlyB = b.Tensors.Where(t => !a.Contains(t.Name)).Select(t => t.Name).ToList();
         var common = new List<TensorDiff>();
+        long compared = 0;
         foreach (TensorInfo ta in a.Tensors)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (b.TryGet(ta.Name, out TensorInfo? tb))
             {
                 common.Add(CompareTensor(a, ta, b, tb, cancellationToken));
+                compared += ta.ByteLength;
+                progress?.Report(compared);
             }
         }
 

@@ -47,7 +47,14 @@ public sealed class ModelHashes
     /// <param name="cancellationToken">Cancels the computation.</param>
     /// <returns>The hashes.</returns>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
-    public static ModelHashes Compute(string path, CancellationToken cancellationToken = default)
+    public static ModelHashes Compute(string path, CancellationToken cancellationToken = default) => Compute(path, null, cancellationToken);
+
+    /// <summary>Hashes a file, reporting the bytes hashed so far (the tool's progress line).</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="progress">Receives the count of bytes read so far after each chunk.</param>
+    /// <param name="cancellationToken">Cancels the computation.</param>
+    /// <returns>The hashes.</returns>
+    internal static ModelHashes Compute(string path, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         using var file = FileByteSource.Open(path);
         long length = file.Length;
@@ -67,6 +74,7 @@ public sealed class ModelHashes
             file.ReadExactly(at, buffer.AsSpan(0, n));
             CopyOldWindow(buffer.AsSpan(0, n), at, oldWindow);
             pending?.Wait(cancellationToken);
+            progress?.Report(at + n);
             long chunkStart = at;
             // The next read overlaps these hashes; the second hash (AutoV3) runs on the other core.
             pending = Task.Run(
@@ -88,6 +96,7 @@ public sealed class ModelHashes
         }
 
         pending?.Wait(cancellationToken);
+        progress?.Report(length);
         string Hex(byte[] h) => Convert.ToHexString(h).ToLowerInvariant();
         string old = Hex(SHA256.HashData(oldWindow))[..8];
         return new ModelHashes(Hex(full.GetHashAndReset()), old, data is null ? null : Hex(data.GetHashAndReset()), length);

@@ -108,6 +108,61 @@ public class ConvertCommandTests
     }
 
     [Fact]
+    public void Dash_o_names_the_output_of_a_single_file()
+    {
+        using var dir = new TempDir();
+        var r = SafeCkptTool.Run("convert", Tiny, "-o", dir.File("o.safetensors"), "--dtype", "fp16");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("Wrote " + dir.File("o.safetensors"), r.StdOut, StringComparison.Ordinal);
+        using ModelFile m = ModelFile.Open(dir.File("o.safetensors"));
+        Assert.Equal(DType.Float16, m.Tensors["model.diffusion_model.out.2.weight"].DType);
+    }
+
+    [Fact]
+    public void Quiet_prints_only_the_summary_line_and_no_progress()
+    {
+        using var dir = new TempDir();
+        var r = SafeCkptTool.Run("convert", Tiny, "-o", dir.File("o.safetensors"), "--prune", "-q");
+        Assert.Equal(0, r.ExitCode);
+        Assert.StartsWith("Wrote ", Assert.Single(r.StdOut.TrimEnd().Split('\n')), StringComparison.Ordinal);
+        Assert.Empty(r.StdErr);
+    }
+
+    [Theory]
+    [InlineData("--drop vae --vae VAE", "--drop vae and --vae FILE contradict each other")]
+    [InlineData("--drop unet --ema-only", "--drop unet and --ema-only contradict each other")]
+    [InlineData("--drop te --fix-clip", "--drop te and --fix-clip contradict each other")]
+    [InlineData("--dtype fp16 --drop vae --keep-fp32 vae", "--drop vae and --keep-fp32 vae contradict each other")]
+    [InlineData("--ema-only --no-ema", "--ema-only and --no-ema exclude each other")]
+    [InlineData("--keep-fp32 vae", "--keep-fp32 goes with --dtype")]
+    [InlineData("-o OTHER", "give the output once: convert IN OUT, or convert IN -o OUT")]
+    [InlineData("--format ckpt", "--format applies to a folder")]
+    [InlineData("--drop lora", "--drop takes vae, te or unet, not 'lora'")]
+    public void Contradictory_options_are_usage_errors_that_write_nothing(string options, string message)
+    {
+        using var dir = new TempDir();
+        string[] extra = options.Replace("VAE", Fixtures.Path_("safetensors", "sd_tiny.safetensors"), StringComparison.Ordinal).Replace("OTHER", dir.File("other.safetensors"), StringComparison.Ordinal).Split(' ');
+        var r = SafeCkptTool.Run(["convert", Tiny, dir.File("o.safetensors"), .. extra]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith("safeckpt: " + message, r.StdErr, StringComparison.Ordinal);
+        Assert.EndsWith("see 'safeckpt convert --help'", r.StdErr.TrimEnd(), StringComparison.Ordinal);
+        Assert.Empty(dir.Files());
+    }
+
+    [Theory]
+    [InlineData("--dry-run")]
+    [InlineData("--json")]
+    [InlineData("--yaml")]
+    public void One_file_options_on_a_folder_are_usage_errors(string option)
+    {
+        using var dir = new TempDir();
+        var r = SafeCkptTool.Run("convert", Fixtures.Path_("ckpt"), "-o", dir.File("out"), option);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{option} applies to one file", r.StdErr, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
     public void An_output_extension_that_names_no_format_exits_1()
     {
         using var dir = new TempDir();

@@ -80,15 +80,16 @@ public class InspectCommandTests
     public void A_missing_file_exits_2() => Assert.Equal(2, SafeCkptTool.Run("inspect", "/no/such/file.safetensors").ExitCode);
 
     [Theory]
-    [InlineData("inspect")]
-    [InlineData("inspect", "a", "b")]
-    [InlineData("inspect", "a", "--bogus")]
-    [InlineData("frobnicate")]
-    public void Usage_errors_exit_1_and_point_to_help(params string[] args)
+    [InlineData("inspect", "safeckpt inspect --help")]
+    [InlineData("diff", "safeckpt diff --help")]
+    [InlineData("inspect a --bogus", "safeckpt inspect --help")]
+    [InlineData("frobnicate", "safeckpt --help")]
+    public void Usage_errors_exit_1_with_one_line_and_point_to_the_commands_help(string args, string help)
     {
-        var r = SafeCkptTool.Run(args);
+        var r = SafeCkptTool.Run(args.Split(' '));
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("safeckpt --help", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal(["safeckpt: ", $"see '{help}'"], r.StdErr.Trim().Split('\n').Select(l => l.StartsWith("safeckpt: ", StringComparison.Ordinal) ? "safeckpt: " : l));
+        Assert.Empty(r.StdOut);
     }
 
     [Fact]
@@ -96,6 +97,7 @@ public class InspectCommandTests
     {
         var r = SafeCkptTool.Run("--help");
         Assert.Equal(0, r.ExitCode);
-        Assert.Contains("exit codes", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains("Exit codes:", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains("130, 143", r.StdOut, StringComparison.Ordinal);
     }
 }
