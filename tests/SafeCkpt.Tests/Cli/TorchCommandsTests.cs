@@ -1,34 +1,15 @@
-using System.Diagnostics;
 using System.Text.Json;
 using SafeCkpt.Tests.Formats.Torch;
+using SafeCkpt.Tests.TestSupport;
 
 namespace SafeCkpt.Tests.Cli;
 
 public class TorchCommandsTests
 {
-    /// <summary>Runs the built tool (src/SafeCkpt.Cli/bin/CONFIG/TFM/SafeCkpt.Cli.dll) as a user would.</summary>
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var bin = new DirectoryInfo(AppContext.BaseDirectory);
-        DirectoryInfo root = bin;
-        while (!File.Exists(Path.Combine(root.FullName, "SafeCkpt.sln")))
-        {
-            root = root.Parent ?? throw new InvalidOperationException("SafeCkpt.sln not found");
-        }
-
-        string dll = Path.Combine(root.FullName, "src", "SafeCkpt.Cli", "bin", bin.Parent!.Name, bin.Name, "SafeCkpt.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output, err.Result);
+        SafeCkptTool.Result r = SafeCkptTool.Run(args);
+        return (r.ExitCode, r.StdOut, r.StdErr);
     }
 
     [Theory]

@@ -2,9 +2,15 @@ using System.Diagnostics;
 
 namespace SafeCkpt.Tests.TestSupport;
 
-/// <summary>Runs the built <c>safeckpt</c> tool as a separate process, as a user would.</summary>
+/// <summary>
+/// Runs the built <c>safeckpt</c> tool as a separate process, as a user would: the framework-dependent build
+/// (<c>dotnet SafeCkpt.Cli.dll</c>), or the executable named by <c>SAFECKPT_TOOL</c> (CI sets it to the native AOT binary).
+/// </summary>
 public static class SafeCkptTool
 {
+    /// <summary>The executable under test when it is not the framework-dependent build.</summary>
+    public static string? Native { get; } = Environment.GetEnvironmentVariable("SAFECKPT_TOOL") is { Length: > 0 } t ? Path.GetFullPath(t) : null;
+
     private static readonly Lazy<string> ToolDll = new(() =>
     {
         // tests/SafeCkpt.Tests/bin/<Configuration>/net10.0/ -> src/SafeCkpt.Cli/bin/<Configuration>/net10.0/SafeCkpt.Cli.dll
@@ -31,14 +37,7 @@ public static class SafeCkptTool
     /// <summary>Starts the tool without waiting (output is discarded), for tests that signal it while it runs.</summary>
     public static Process Start(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(ToolDll.Value);
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        Process p = Process.Start(psi)!;
+        Process p = Process.Start(StartInfo(args))!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };
         p.BeginOutputReadLine();
@@ -48,14 +47,7 @@ public static class SafeCkptTool
 
     public static Result Run(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(ToolDll.Value);
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
+        using Process p = Process.Start(StartInfo(args))!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(120_000))
@@ -65,5 +57,21 @@ public static class SafeCkptTool
         }
 
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static ProcessStartInfo StartInfo(string[] args)
+    {
+        var psi = new ProcessStartInfo(Native ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Native is null)
+        {
+            psi.ArgumentList.Add(ToolDll.Value);
+        }
+
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return psi;
     }
 }
