@@ -51,4 +51,17 @@ public class ViewCheckpointTests
                 $"{t.Name}: the converted bytes differ from torch's .contiguous().half()");
         }
     }
+
+    [Fact]
+    public void Disposing_the_model_releases_the_buffer_of_a_view_read_part_way()
+    {
+        using ModelFile model = ModelFile.Open(Fixtures.Path_("views", "transposed_views.ckpt"));
+        var view = (ViewTensorSource)model.Tensors.SourceAt("proj.weight");
+        model.Tensors.ReadTensorChunk("proj.weight", 0, new byte[4096]);
+        Assert.True(view.HoldsBuffer);
+
+        model.Dispose();
+
+        Assert.False(view.HoldsBuffer);
+    }
 }

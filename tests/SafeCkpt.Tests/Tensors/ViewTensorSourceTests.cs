@@ -67,7 +67,7 @@ public class ViewTensorSourceTests
     [Fact]
     public void A_transposed_view_larger_than_the_window_reads_each_storage_byte_once_in_line_reads()
     {
-        // 40 MiB stored [2560, 4096], read [4096, 2560]: blocks of 16 MiB of output rows; each needs a 6.5 KB piece of
+        // 40 MiB stored [2560, 4096], read [4096, 2560]: three equal blocks of output rows; each needs a 5.3 KB piece of
         // every stored row, read on its own into the stage.
         (CountingTensorSource storage, byte[] bytes) = Storage(40 * MiB);
         var view = new ViewTensorSource(storage, 4, 0, [4096, 2560], [1, 4096]);
