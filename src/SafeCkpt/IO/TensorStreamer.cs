@@ -14,7 +14,7 @@ namespace SafeCkpt.IO;
 internal sealed unsafe class TensorStreamer
 {
     /// <summary>The chunk size: output bytes per write.</summary>
-    public const int ChunkSize = 8 << 20;
+    public const int ChunkSize = ChunkSizes.Stream;
 
     /// <summary>The chunks in flight between the two stages.</summary>
     public const int Buffers = 3;

@@ -202,6 +202,13 @@ public sealed class TensorStore : IReadOnlyCollection<TensorInfo>, IDisposable
         if (!_disposed)
         {
             _disposed = true;
+
+            // Strided views return their pooled buffers (held when a read stopped part-way).
+            foreach (TensorSource source in _sources)
+            {
+                (source as IDisposable)?.Dispose();
+            }
+
             _owned?.Dispose();
         }
     }
