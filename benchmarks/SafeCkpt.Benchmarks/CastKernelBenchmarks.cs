@@ -1,73 +1,76 @@
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using SafeCkpt.Numerics;
+using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Benchmarks;
 
 /// <summary>
-/// The cast kernels over 16 Mi elements (64 MiB of float32), beside TensorPrimitives and a plain memory copy of the
-/// same input. GB/s = input bytes / mean time (the table in benchmarks/README.md).
+/// Every cast kernel over 16 Mi elements, on each tier this machine accelerates (Vector256, Vector128, scalar),
+/// through the kernels' per-tier entry points; F16→BF16 goes through ElementCast with <see cref="CastKernels.Tier"/>
+/// set. GB/s = input bytes / mean time (the table in benchmarks/README.md). Tier-independent yardsticks (memcpy,
+/// TensorPrimitives) are in <see cref="CastBaselineBenchmarks"/>.
 /// </summary>
 [MemoryDiagnoser]
 public class CastKernelBenchmarks
 {
-    private const int N = 16 << 20;
+    internal const int N = 16 << 20;
     private float[] _f32 = [];
     private float[] _f32Out = [];
     private double[] _f64 = [];
+    private double[] _f64Out = [];
     private ushort[] _u16 = [];
     private ushort[] _u16Out = [];
-    private byte[] _copySource = [];
-    private byte[] _copyTarget = [];
+    private VectorTier _tier;
+
+    /// <summary>The tiers this machine accelerates, widest first (a tier it lacks would run emulated).</summary>
+    public static IEnumerable<string> Tiers => Enum.GetValues<VectorTier>().Where(t => t <= CastKernels.HardwareTier).Reverse().Select(t => t.ToString());
+
+    [ParamsSource(nameof(Tiers))]
+    public string Tier { get; set; } = "";
 
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(42);
-        _f32 = Enumerable.Range(0, N).Select(_ => (float)(rng.NextDouble() * 2 - 1) * 0.05f).ToArray();
-        _f64 = _f32.Select(x => (double)x).ToArray();
+        _tier = Enum.Parse<VectorTier>(Tier);
+        CastKernels.Tier = _tier;
+        (_f32, _f64, _u16) = Inputs();
         _f32Out = new float[N];
-        _u16 = new ushort[N];
+        _f64Out = new double[N];
         _u16Out = new ushort[N];
-        CastKernels.SingleToHalf(_f32, _u16);
-        _copySource = MemoryMarshal.AsBytes(_f32.AsSpan()).ToArray();
-        _copyTarget = new byte[_copySource.Length];
     }
 
-    [Benchmark(Baseline = true, Description = "memcpy 64 MiB")]
-    public void MemoryCopy() => _copySource.AsSpan().CopyTo(_copyTarget);
+    [GlobalCleanup]
+    public void Cleanup() => CastKernels.Tier = CastKernels.HardwareTier;
 
-    [Benchmark(Description = "F32->F16 SafeCkpt")]
-    public void SingleToHalf() => CastKernels.SingleToHalf(_f32, _u16Out);
+    /// <summary>Weights as a model holds them: small normal values (|x| &lt; 0.05), as float32, float64 and float16.</summary>
+    internal static (float[] F32, double[] F64, ushort[] F16) Inputs()
+    {
+        var rng = new Random(42);
+        float[] f32 = Enumerable.Range(0, N).Select(_ => (float)(rng.NextDouble() * 2 - 1) * 0.05f).ToArray();
+        var u16 = new ushort[N];
+        CastKernels.SingleToHalf(f32, u16);
+        return (f32, f32.Select(x => (double)x).ToArray(), u16);
+    }
 
-    [Benchmark(Description = "F32->F16 TensorPrimitives")]
-    public void SingleToHalfTensorPrimitives() => TensorPrimitives.ConvertToHalf(_f32, MemoryMarshal.Cast<ushort, Half>(_u16Out.AsSpan()));
+    [Benchmark(Description = "F32->F16")]
+    public void SingleToHalf() => CastKernels.SingleToHalf(_f32, _u16Out, _tier);
 
-    [Benchmark(Description = "F32->F16 scalar")]
-    public void SingleToHalfScalar() => CastKernels.SingleToHalfScalar(_f32, _u16Out);
+    [Benchmark(Description = "F32->BF16")]
+    public void SingleToBFloat16() => CastKernels.SingleToBFloat16(_f32, _u16Out, 0xFFFF, _tier);
 
-    [Benchmark(Description = "F32->BF16 SafeCkpt")]
-    public void SingleToBFloat16() => CastKernels.SingleToBFloat16(_f32, _u16Out);
+    [Benchmark(Description = "F16->F32")]
+    public void HalfToSingle() => CastKernels.HalfToSingle(_u16, _f32Out, _tier);
 
-    [Benchmark(Description = "F32->BF16 scalar")]
-    public void SingleToBFloat16Scalar() => CastKernels.SingleToBFloat16Scalar(_f32, _u16Out);
+    [Benchmark(Description = "BF16->F32")]
+    public void BFloat16ToSingle() => CastKernels.BFloat16ToSingle(_u16, _f32Out, _tier);
 
-    [Benchmark(Description = "F16->F32 SafeCkpt (TensorPrimitives)")]
-    public void HalfToSingle() => CastKernels.HalfToSingle(_u16, _f32Out);
+    [Benchmark(Description = "F64->F32")]
+    public void DoubleToSingle() => CastKernels.DoubleToSingle(_f64, _f32Out, _tier);
 
-    [Benchmark(Description = "F16->F32 scalar")]
-    public void HalfToSingleScalar() => CastKernels.HalfToSingleScalar(_u16, _f32Out);
+    [Benchmark(Description = "F32->F64")]
+    public void SingleToDouble() => CastKernels.SingleToDouble(_f32, _f64Out, _tier);
 
-    [Benchmark(Description = "BF16->F32 SafeCkpt")]
-    public void BFloat16ToSingle() => CastKernels.BFloat16ToSingle(_u16, _f32Out);
-
-    [Benchmark(Description = "BF16->F32 scalar")]
-    public void BFloat16ToSingleScalar() => CastKernels.BFloat16ToSingleScalar(_u16, _f32Out);
-
-    [Benchmark(Description = "F64->F32 SafeCkpt")]
-    public void DoubleToSingle() => CastKernels.DoubleToSingle(_f64, _f32Out);
-
-    [Benchmark(Description = "F16->BF16 SafeCkpt (via F32 blocks)")]
-    public void HalfToBFloat16() => ElementCast.Convert(SafeCkpt.Tensors.DType.Float16, SafeCkpt.Tensors.DType.BFloat16, MemoryMarshal.AsBytes(_u16.AsSpan()), MemoryMarshal.AsBytes(_u16Out.AsSpan()), N);
+    [Benchmark(Description = "F16->BF16 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void HalfToBFloat16() => ElementCast.Convert(DType.Float16, DType.BFloat16, MemoryMarshal.AsBytes(_u16.AsSpan()), MemoryMarshal.AsBytes(_u16Out.AsSpan()), N);
 }

@@ -9,6 +9,9 @@ source bit patterns and what torch's .half() / .bfloat16() / .float() / .double(
   bf16_all (every BF16 pattern)                  -> bf16_all_to_f32, bf16_all_to_f16
   f32_src (specials, every exponent with edge mantissas, 200,000 random patterns) -> f32_src_to_f16, f32_src_to_bf16
   f64_src (specials + random)                    -> f64_src_to_f32, f64_src_to_f16, f64_src_to_bf16
+and Fixtures/casts/torch_casts_f64.safetensors (added later, in its own file so the first keeps its bytes and the
+hashes other tests expect of it):
+  f32_src_to_f64 (f32_src above, widened by .double())
 Tensors are stored as integer dtypes (U16/U32/U64) so the bit patterns are kept exactly. Deterministic."""
 import json, os, struct, sys
 import numpy as np
@@ -47,6 +50,7 @@ tf = torch.from_numpy(f32.view(np.int32).copy()).view(torch.float32)
 arrays["f32_src"] = f32
 arrays["f32_src_to_f16"] = bits16(tf.half())
 arrays["f32_src_to_bf16"] = bits16(tf.bfloat16())
+widened = {"f32_src_to_f64": bits64(tf.double())}
 
 special64 = [0, 0x8000000000000000, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000001, 0xFFF8000000000000,
              0x7FF0000000000001, 0x0000000000000001, 0x3FF0000010000000, 0x3FF0000010000001, 0x40EFFE0000000000]
@@ -60,19 +64,26 @@ arrays["f64_src_to_f16"] = bits16(td.half())
 arrays["f64_src_to_bf16"] = bits16(td.bfloat16())
 
 names = {np.dtype(np.uint16): "U16", np.dtype(np.uint32): "U32", np.dtype(np.uint64): "U64"}
-header, offset, blobs = {"__metadata__": {"torch": torch.__version__, "what": "PyTorch CPU cast ground truth"}}, 0, []
-for k in sorted(arrays):
-    a = np.ascontiguousarray(arrays[k]).astype(arrays[k].dtype.newbyteorder("<"))
-    b = a.tobytes()
-    header[k] = {"dtype": names[a.dtype], "shape": [len(a)], "data_offsets": [offset, offset + len(b)]}
-    offset += len(b)
-    blobs.append(b)
-h = json.dumps(header, separators=(",", ":")).encode()
-h += b" " * (-len(h) % 8)
-os.makedirs(os.path.dirname(out), exist_ok=True)
-with open(out, "wb") as f:
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for b in blobs:
-        f.write(b)
-print("wrote", out, os.path.getsize(out), "bytes, torch", torch.__version__)
+
+
+def write(path, arrays):
+    header, offset, blobs = {"__metadata__": {"torch": torch.__version__, "what": "PyTorch CPU cast ground truth"}}, 0, []
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k]).astype(arrays[k].dtype.newbyteorder("<"))
+        b = a.tobytes()
+        header[k] = {"dtype": names[a.dtype], "shape": [len(a)], "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    print("wrote", path, os.path.getsize(path), "bytes, torch", torch.__version__)
+
+
+write(out, arrays)
+write(out.replace("torch_casts.safetensors", "torch_casts_f64.safetensors"), widened)
