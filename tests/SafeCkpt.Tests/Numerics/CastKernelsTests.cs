@@ -6,7 +6,6 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using SafeCkpt.Numerics;
-using SafeCkpt.Tensors;
 using SafeCkpt.Tests.TestSupport;
 
 namespace SafeCkpt.Tests.Numerics;
