@@ -95,4 +95,44 @@ public class ModelFileTests
         Assert.Equal(ModelFormat.TorchLegacy, ModelFile.DetectFormat(dir.File("b")));
         Assert.Equal(ModelFormat.Pickle, ModelFile.DetectFormat(dir.File("c")));
     }
+
+    [Theory]
+    [InlineData("ckpt/sd1_tiny_ema.ckpt", ModelFormat.TorchZip)]
+    [InlineData("ckpt/legacy.ckpt", ModelFormat.TorchLegacy)]
+    public void A_model_opened_from_memory_reads_as_the_same_file_opened_from_disk(string fixture, ModelFormat format)
+    {
+        string path = SafeCkpt.Tests.Formats.Torch.TorchFixtures.PathOf(fixture);
+        using ModelFile disk = ModelFile.Open(path);
+        using ModelFile memory = ModelFile.Open(File.ReadAllBytes(path), "in-memory");
+        Assert.Equal(format, memory.Format);
+        Assert.Equal("in-memory", memory.Path);
+        Assert.Equal(disk.Tensors.Select(t => t.ToString()), memory.Tensors.Select(t => t.ToString()));
+        foreach (var t in disk.Tensors)
+        {
+            Assert.Equal(disk.Tensors.ReadTensor(t.Name), memory.Tensors.ReadTensor(t.Name));
+        }
+    }
+
+    [Fact]
+    public void A_model_from_memory_converts_through_the_same_road_and_CastTo_writes_the_dtype_asked_for()
+    {
+        using var dir = new TempDir();
+        byte[] bytes = File.ReadAllBytes(TinySd.Save(dir));
+        using ModelFile m = ModelFile.Open(bytes, "tiny");
+        ConversionResult r = m.CastTo(SafeCkpt.Tensors.DType.Float64, SafeCkpt.Models.ModelComponent.Vae).SaveSafetensors(dir.File("out.safetensors"));
+        Assert.Equal([], r.Plan.Inputs);
+        using ModelFile o = ModelFile.Open(dir.File("out.safetensors"));
+        Assert.Equal(SafeCkpt.Tensors.DType.Float64, o.Tensors["first_stage_model.decoder.conv_in.weight"].DType);
+        Assert.Equal(SafeCkpt.Tensors.DType.Float32, o.Tensors["model.diffusion_model.out.2.bias"].DType);
+        Assert.Equal([0.1f, 0.2f], o.Tensors.ReadTensorAs<double>("first_stage_model.decoder.conv_in.weight").Select(v => (float)v));
+        Assert.Throws<ArgumentException>(() => m.CastTo(SafeCkpt.Tensors.DType.Int8));
+    }
+
+    [Fact]
+    public void A_store_enumerates_its_tensors_in_file_order()
+    {
+        using ModelFile m = TinySd.Builder().Build();
+        Assert.Equal(m.Tensors.Tensors, m.Tensors.ToList());
+        Assert.Equal(m.Tensors.Count, m.Tensors.Select(t => t.Name).Distinct().Count());
+    }
 }
