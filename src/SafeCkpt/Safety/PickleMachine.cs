@@ -21,7 +21,11 @@ internal sealed record PickleLimits
     /// <summary>The largest pickle read (an SD data.pkl is well under 10 MB).</summary>
     public long MaxPickleBytes { get; init; } = 256L << 20;
 
-    public long MaxOpcodes { get; init; } = 20_000_000;
+    /// <summary>
+    /// The most opcodes one pickle may run or a scan may walk: about 40 per tensor at the tensor cap (a torch.save
+    /// state dict spends 20-30 per tensor), so a hostile walk stops at about half of the 20 million it once allowed.
+    /// </summary>
+    public long MaxOpcodes { get; init; } = 40L * Tensors.TensorStore.MaxTensors;
 
     public int MaxMemoEntries { get; init; } = 1_000_000;
 
