@@ -64,7 +64,7 @@ internal readonly partial record struct FileIdentity(ulong Device, ulong Index)
         ArgumentException.ThrowIfNullOrEmpty(path);
         string absolute = Path.IsPathRooted(path) ? path : Path.Combine(Environment.CurrentDirectory, path);
         string root = Path.GetPathRoot(absolute) ?? string.Empty;
-        var pending = new Stack<string>(Split(absolute[root.Length..]).Reverse());
+        var pending = new Stack<string>(Enumerable.Reverse(Split(absolute[root.Length..])));
         string current = root;
         int links = 0;
         while (pending.TryPop(out string? part))
@@ -95,7 +95,7 @@ internal readonly partial record struct FileIdentity(ulong Device, ulong Index)
                 target = target[current.Length..];
             }
 
-            foreach (string t in Split(target).Reverse())
+            foreach (string t in Enumerable.Reverse(Split(target)))
             {
                 pending.Push(t);
             }

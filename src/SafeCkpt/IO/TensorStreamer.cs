@@ -32,12 +32,15 @@ internal sealed unsafe class TensorStreamer
         _cancellationToken = cancellationToken;
     }
 
+    /// <summary>Sees one chunk of a tensor's bytes as they are written (a named delegate: <c>Action&lt;ReadOnlySpan&lt;byte&gt;&gt;</c> needs .NET 9's ref-struct type arguments).</summary>
+    public delegate void ChunkObserver(ReadOnlySpan<byte> chunk);
+
     /// <summary>
     /// One tensor to write at <paramref name="Offset"/>: bytes to write first (a zip local header), its source, an
     /// optional observer of every chunk of the tensor (checksums), and bytes to write right after it, made once every
     /// chunk was observed (a zip data descriptor with the checksum).
     /// </summary>
-    public readonly record struct Item(string Name, TensorSource Source, long Offset, byte[]? Prefix = null, Action<ReadOnlySpan<byte>>? Observe = null, Func<byte[]>? Suffix = null)
+    public readonly record struct Item(string Name, TensorSource Source, long Offset, byte[]? Prefix = null, ChunkObserver? Observe = null, Func<byte[]>? Suffix = null)
     {
         /// <summary>Where the tensor's own bytes start in the output.</summary>
         public long DataOffset => Offset + (Prefix?.Length ?? 0);
