@@ -53,12 +53,19 @@ internal sealed unsafe class TensorStreamer
     public static List<Item> InInputOrder(IEnumerable<Item> items)
     {
         var files = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
-        return items
-            .Select((item, i) => (item, i, pos: item.Source.Position))
-            .OrderBy(x => x.pos.File is null ? -1 : files.TryGetValue(x.pos.File, out int f) ? f : files[x.pos.File] = files.Count)
-            .ThenBy(x => x.pos.File is null ? x.i : x.pos.Offset)
-            .Select(x => x.item)
-            .ToList();
+        var keyed = new List<(int File, long At, Item Item)>();
+        foreach (Item item in items)
+        {
+            (object? file, long offset) = item.Source.Position;
+            if (file is not null && !files.ContainsKey(file))
+            {
+                files.Add(file, files.Count);
+            }
+
+            keyed.Add(file is null ? (-1, keyed.Count, item) : (files[file], offset, item));
+        }
+
+        return [.. keyed.OrderBy(k => k.File).ThenBy(k => k.At).Select(k => k.Item)];
     }
 
     /// <summary>Writes every item, in the given order; returns when all bytes are written, or throws the first error of either stage.</summary>

@@ -13,23 +13,20 @@ namespace SafeCkpt.Formats.Safetensors;
 /// </summary>
 internal static class SafetensorsWriter
 {
-    /// <summary>Writes the planned tensors as they are; the plan has unique names (the pipeline checked them).</summary>
+    /// <summary>
+    /// Writes the planned tensors as they are (the pipeline checked their names), laid out in the reference writer's
+    /// order (<see cref="SafetensorsLayout.TensorOrder"/>: dtype by dtype, widest alignment first, then by name).
+    /// </summary>
     public static void Write(IReadOnlyList<Transforms.PlannedTensor> tensors, IReadOnlyDictionary<string, string> metadata, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        List<TensorInfo> ordered = Layout(tensors.Select(t => t.Output));
-        byte[] header = BuildHeader(ordered, metadata);
-        var data = new Dictionary<string, TensorSource>(tensors.Count, StringComparer.Ordinal);
-        foreach (Transforms.PlannedTensor t in tensors)
-        {
-            data.Add(t.Name, t.Data);
-        }
-
+        List<Transforms.PlannedTensor> ordered = [.. tensors.OrderBy(t => t.Output, SafetensorsLayout.TensorOrder)];
+        byte[] header = BuildHeader([.. ordered.Select(t => t.Output)], metadata);
         var items = new List<TensorStreamer.Item>(ordered.Count);
         long at = header.Length;
-        foreach (TensorInfo t in ordered)
+        foreach (Transforms.PlannedTensor t in ordered)
         {
-            items.Add(new TensorStreamer.Item(t.Name, data[t.Name], at));
+            items.Add(new TensorStreamer.Item(t.Name, t.Data, at));
             at += t.ByteLength;
         }
 
@@ -38,12 +35,6 @@ internal static class SafetensorsWriter
         new TensorStreamer(output, options, cancellationToken).CopyAll(TensorStreamer.InInputOrder(items));
         output.Commit(options.FlushToDisk);
     }
-
-    /// <summary>
-    /// The order of tensors in the data section, as the reference writer lays it out (<see cref="SafetensorsLayout.TensorOrder"/>):
-    /// dtype by dtype, widest alignment first (so every tensor starts aligned to its element size), then by name.
-    /// </summary>
-    internal static List<TensorInfo> Layout(IEnumerable<TensorInfo> tensors) => tensors.Order(SafetensorsLayout.TensorOrder).ToList();
 
     /// <summary>
     /// The length prefix and header JSON for tensors laid out back to back in the given order; the JSON starts
