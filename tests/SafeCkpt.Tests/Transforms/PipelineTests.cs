@@ -292,6 +292,18 @@ public class PipelineTests
     }
 
     [Fact]
+    public void A_tensor_renamed_to_the_metadata_key_is_refused_when_writing_safetensors_and_nothing_is_written()
+    {
+        using var dir = new TempDir();
+        using ModelFile m = ModelFile.Open(TinySd.Save(dir));
+        var ex = Assert.Throws<OutputException>(() => m.Rename(n => n == "betas" ? "__metadata__" : n).SaveSafetensors(dir.File("out.safetensors")));
+        Assert.Equal(SafeCkptErrorCode.DuplicateKey, ex.Code);
+        Assert.Equal("__metadata__", ex.TensorName);
+        Assert.Contains("rename it", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("out.safetensors", dir.Files());
+    }
+
+    [Fact]
     public void A_save_after_the_model_is_closed_is_an_ObjectDisposedException_and_writes_nothing()
     {
         using var dir = new TempDir();
