@@ -72,12 +72,14 @@ public class ToolPackageTests
     {
         using var dir = new TempDir();
         string configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
-        var pack = Run("dotnet", "pack", Path.Combine(Root(), "src", "SafeCkpt"), "-c", configuration, "--no-build", "-o", dir.Path);
+        // Built here, not --no-build: a test run builds the library only for the tests' net10.0, the package holds net8.0 too.
+        var pack = Run("dotnet", "pack", Path.Combine(Root(), "src", "SafeCkpt"), "-c", configuration, "-o", dir.Path);
         Assert.True(pack.Code == 0, pack.Out);
         string nupkg = Directory.GetFiles(dir.Path, "SafeCkpt.*.nupkg").Single();
         using ZipArchive zip = ZipFile.OpenRead(nupkg);
         string[] names = zip.Entries.Select(e => e.FullName).ToArray();
         Assert.Contains("lib/net10.0/SafeCkpt.dll", names);
+        Assert.Contains("lib/net8.0/SafeCkpt.dll", names);
         Assert.Contains("lib/net10.0/SafeCkpt.xml", names);
         Assert.Contains("README.md", names);
         Assert.Contains("LICENSE", names);
