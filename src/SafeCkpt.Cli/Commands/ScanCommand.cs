@@ -165,12 +165,8 @@ internal static class ScanCommand
         w.WriteString("verdict", VerdictName(report.Verdict));
         if (report.Error is not null)
         {
-            w.WriteString("error", report.Error);
-        }
-
-        if (report.ErrorCode is SafeCkptErrorCode errorCode)
-        {
-            w.WriteString("errorCode", errorCode.ToString());
+            // The same error object as every other command's (and as an unreadable file's in a batch).
+            new ErrorReport(report.ErrorCode?.ToString() ?? nameof(SafeCkptErrorCode.UnsupportedFormat), report.Error, report.Path, null, null, ExitCode(report.Verdict)).WriteProperty(w);
         }
 
         w.WriteStartArray("findings");

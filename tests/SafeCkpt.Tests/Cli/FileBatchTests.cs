@@ -57,6 +57,31 @@ public class FileBatchTests
     }
 
     [Fact]
+    public void Scan_json_gives_a_malformed_file_the_same_error_object_alone_and_in_a_batch()
+    {
+        using var dir = new TempDir();
+        string root = Folder(dir, malformed: true);
+        string broken = Path.Combine(root, "broken.safetensors");
+        var one = SafeCkptTool.Run("scan", broken, "-j");
+        var many = SafeCkptTool.Run("scan", root, "-j");
+        Assert.Equal(2, one.ExitCode);
+        Assert.Equal(2, many.ExitCode);
+        using JsonDocument a = JsonDocument.Parse(one.StdOut);
+        using JsonDocument b = JsonDocument.Parse(many.StdOut);
+        JsonElement inBatch = b.RootElement.GetProperty("files").EnumerateArray().Single(f => f.GetProperty("file").GetString() == broken);
+        foreach (JsonElement report in new[] { a.RootElement, inBatch })
+        {
+            Assert.Equal("malformed", report.GetProperty("verdict").GetString());
+            JsonElement error = report.GetProperty("error");
+            Assert.Equal(JsonValueKind.Object, error.ValueKind);
+            Assert.Equal(["code", "message", "file", "offset", "tensor"], error.EnumerateObject().Select(p => p.Name));
+            Assert.Equal("Truncated", error.GetProperty("code").GetString());
+            Assert.Equal(broken, error.GetProperty("file").GetString());
+            Assert.False(report.TryGetProperty("errorCode", out _));
+        }
+    }
+
+    [Fact]
     public void Scan_of_several_files_as_json_lists_each_report_and_counts_the_verdicts()
     {
         using var dir = new TempDir();
