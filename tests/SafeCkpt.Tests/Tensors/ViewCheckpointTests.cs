@@ -47,7 +47,7 @@ public class ViewCheckpointTests
             Assert.Equal(t.Value.GetProperty("dtype").GetString(), info.DType.ToSafetensorsName());
             Assert.Equal(t.Value.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()), info.Shape);
             Assert.True(
-                t.Value.GetProperty("sha256").GetString() == Convert.ToHexStringLower(SHA256.HashData(written.Tensors.ReadTensor(t.Name))),
+                string.Equals(t.Value.GetProperty("sha256").GetString(), Convert.ToHexString(SHA256.HashData(written.Tensors.ReadTensor(t.Name))), StringComparison.OrdinalIgnoreCase),
                 $"{t.Name}: the converted bytes differ from torch's .contiguous().half()");
         }
     }

@@ -13,10 +13,17 @@ public static class SafeCkptTool
 
     private static readonly Lazy<string> ToolDll = new(() =>
     {
-        // tests/SafeCkpt.Tests/bin/<Configuration>/net10.0/ -> src/SafeCkpt.Cli/bin/<Configuration>/net10.0/SafeCkpt.Cli.dll
+        // tests/SafeCkpt.Tests/bin/<Configuration>/net10.0/ (or bin-net8/<Configuration>/net8.0/<rid>/ for the library's
+        // net8.0 tests) -> src/SafeCkpt.Cli/bin/<Configuration>/net10.0/SafeCkpt.Cli.dll: the tool is a net10.0 app.
         var testBin = new DirectoryInfo(AppContext.BaseDirectory);
-        string tfm = testBin.Name;
-        string configuration = testBin.Parent!.Name;
+        DirectoryInfo configurationDir = testBin;
+        while (configurationDir.Parent is { } parent && parent.Name is not ("bin" or "bin-net8"))
+        {
+            configurationDir = parent;
+        }
+
+        string configuration = configurationDir.Name;
+        string tfm = "net10.0";
         DirectoryInfo? root = testBin;
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "SafeCkpt.sln")))
         {
