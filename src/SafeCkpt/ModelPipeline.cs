@@ -51,15 +51,39 @@ public sealed class ModelPipeline : IModelConversion
         return new ConversionPlan(plan, Source.Tensors.TotalBytes);
     }
 
-    internal ConversionResult SaveAsSafetensors(string path, SaveOptions? options, CancellationToken cancellationToken) =>
-        Save(
+    internal ConversionResult SaveAsSafetensors(string path, SaveOptions? options, CancellationToken cancellationToken)
+    {
+        options ??= SaveOptions.Default;
+        using Metadata.Provenance? provenance = Metadata.Provenance.Start(Source, _transforms, options, cancellationToken);
+        return Save(
             path,
             built =>
             {
                 Models.EmbeddingForms.ToEmbParams(built);
+                if (provenance is not null)
+                {
+                    provenance.Stamp(built.Metadata);
+                }
+                else if (!options.Provenance)
+                {
+                    built.Metadata.Keys.Where(k => k.StartsWith(Metadata.Provenance.Prefix, StringComparison.Ordinal)).ToList().ForEach(k => built.Metadata.Remove(k));
+                }
+
                 return true;
             },
-            (plan, _) => SafetensorsWriter.Write(plan.Tensors, plan.Metadata, path, options ?? SaveOptions.Default, plan.InputFiles, cancellationToken));
+            (plan, _) => SafetensorsWriter.Write(
+                plan.Tensors,
+                plan.Metadata,
+                path,
+                options,
+                plan.InputFiles,
+                cancellationToken,
+                provenance is null ? null : () =>
+                {
+                    provenance.Complete(plan.Metadata, cancellationToken);
+                    return plan.Metadata;
+                }));
+    }
 
     internal ConversionResult SaveAsCkpt(string path, SaveOptions? options, CancellationToken cancellationToken) =>
         Save(
@@ -141,8 +165,9 @@ public sealed class ModelPipeline : IModelConversion
         {
             TLayout layout = finish(built);
             RequireTensors(built);
-            var plan = new ConversionPlan(built, Source.Tensors.TotalBytes);
             write(built, layout);
+            // After the write: the metadata holds the values the writer completed (the provenance hashes).
+            var plan = new ConversionPlan(built, Source.Tensors.TotalBytes);
             return new ConversionResult(path, plan, new FileInfo(path).Length, watch.Elapsed) { Findings = built.Findings.ToArray() };
         }
         finally

@@ -62,7 +62,7 @@ internal static class BatchConvert
 
                     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
                     using ModelFile model = ModelFile.Open(input, o.Open);
-                    ConversionResult r = ConvertCommand.Save(o.Build(model, vae), output, extension == ".ckpt", o.Overwrite, new FileShare(progress, done, before), cancellationToken);
+                    ConversionResult r = ConvertCommand.Save(o.Build(model, vae), output, extension == ".ckpt", o, new FileShare(progress, done, before), cancellationToken);
                     rows.Add((relative, "converted", before, r.OutputFileBytes, watch.Elapsed.TotalSeconds));
                 }
                 catch (SafeCkptException ex)

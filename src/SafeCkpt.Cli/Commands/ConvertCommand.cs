@@ -41,6 +41,7 @@ internal static class ConvertCommand
             CustomParser = r => ParseComponents(r, "--keep-fp32"),
         };
         var fixClip = new Option<bool>("--fix-clip") { Description = "Reset CLIP's position_ids to int64 [0, 1, ..., 76] when they are broken (stored as floats by a merge, off by rounding, or missing), and say which positions were wrong." };
+        var noProvenance = new Option<bool>("--no-provenance") { Description = "Do not record where the output came from (safeckpt.* metadata: the source's name and SHA256/AutoV2/AutoV3, the recipe, a baked VAE's hashes; see README, Provenance), and drop any the source carried. Saves one read of each input." };
         var yaml = new Option<bool>("--yaml") { Description = "Also write the config yaml web UIs need beside OUT (named OUT.yaml), for the architectures that have one (see safeckpt yaml --help). Checked before anything is written." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace OUT (and its yaml) if it exists; for a folder, convert files whose output exists instead of skipping them. The output is never one of the inputs, whatever links lead there." };
         var dryRun = new Option<bool>("--dry-run", "-n") { Description = "Print the plan (tensors kept, cast, dropped, taken from the VAE; the output size) and write nothing." };
@@ -68,7 +69,7 @@ internal static class ConvertCommand
             [
                 ("Exit codes:", ["0 written; 1 contradictory options; 2 an input is invalid or unreadable, or the conversion is refused (no EMA weights, a VAE of another shape); 3 an input holds unsafe content; 4 OUT exists (without --overwrite), is an input, or cannot be written. A folder exits with the worst of its files."]),
             ],
-        }.With(input, outputArgument, output, dtype, noEma, emaOnly, vae, prune, drop, keep, fixClip, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
+        }.With(input, outputArgument, output, dtype, noEma, emaOnly, vae, prune, drop, keep, fixClip, noProvenance, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
 
         // Contradictions are usage errors, found before any file is opened.
         command.Validators.Add(r =>
@@ -91,7 +92,7 @@ internal static class ConvertCommand
         });
         command.SetRun((r, ct) =>
         {
-            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], r.GetValue(dtype), r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default);
+            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], r.GetValue(dtype), r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default) { Provenance = !r.GetValue(noProvenance) };
             string inputPath = r.GetValue(input)!;
             string? outputPath = r.GetValue(outputArgument) ?? r.GetValue(output);
             if (Directory.Exists(inputPath))
@@ -149,7 +150,7 @@ internal static class ConvertCommand
         ConversionResult r;
         using (ProgressDisplay progress = ProgressDisplay.Start(terminal, Path.GetFileName(output), 0, ProgressUnit.Bytes, o.Json || o.Quiet))
         {
-            r = Save(p, output, ckpt, o.Overwrite, progress.ForSave(), cancellationToken);
+            r = Save(p, output, ckpt, o, progress.ForSave(), cancellationToken);
         }
 
         if (stagedYaml is not null)
@@ -199,9 +200,9 @@ internal static class ConvertCommand
         }
     }
 
-    internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, bool overwrite, IProgress<SaveProgress>? progress, CancellationToken cancellationToken)
+    internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, Options o, IProgress<SaveProgress>? progress, CancellationToken cancellationToken)
     {
-        var options = new SaveOptions { Overwrite = overwrite, Progress = progress };
+        var options = new SaveOptions { Overwrite = o.Overwrite, Progress = progress, Provenance = o.Provenance };
         return ckpt ? p.SaveCkpt(output, options, cancellationToken) : p.SaveSafetensors(output, options, cancellationToken);
     }
 
@@ -211,6 +212,9 @@ internal static class ConvertCommand
     /// <summary>The conversion options of one command line, turned into a pipeline per model.</summary>
     internal sealed record Options(bool EmaOnly, bool NoEma, ModelComponent[] Drop, ModelComponent[] Keep, DType? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format, bool Quiet, OpenOptions Open)
     {
+        /// <summary>Record the output's provenance (off with --no-provenance).</summary>
+        public bool Provenance { get; init; } = true;
+
         public ModelPipeline Build(ModelFile model, ModelFile? vae)
         {
             ModelPipeline p = model.Convert();

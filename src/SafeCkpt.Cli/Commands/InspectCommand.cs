@@ -140,14 +140,7 @@ internal static class InspectCommand
         w.WriteEndObject();
     }
 
-    internal static string FormatName(ModelFormat f) => f switch
-    {
-        ModelFormat.Safetensors => "safetensors",
-        ModelFormat.TorchZip => "pytorch-zip",
-        ModelFormat.TorchLegacy => "pytorch-legacy",
-        ModelFormat.Pickle => "pickle",
-        _ => "unknown",
-    };
+    internal static string FormatName(ModelFormat f) => Models.DisplayNames.Of(f);
 
     internal static string PredictionName(PredictionType p) => p switch
     {
@@ -159,14 +152,7 @@ internal static class InspectCommand
         _ => "unknown",
     };
 
-    private static string ComponentName(ModelComponent c) => c switch
-    {
-        ModelComponent.UNet => "unet",
-        ModelComponent.Vae => "vae",
-        ModelComponent.TextEncoder => "text-encoder",
-        ModelComponent.Ema => "ema",
-        _ => "other",
-    };
+    private static string ComponentName(ModelComponent c) => Models.DisplayNames.Of(c);
 
     private static string EmaName(EmaState e) => e switch
     {
@@ -216,6 +202,11 @@ internal static class InspectCommand
         if (r.HasMetadataConflict)
         {
             o.WriteLine($"          metadata modelspec.architecture = {r.MetadataArchitecture}, but the weights look like {r.WeightsId}; the metadata is trusted");
+        }
+
+        foreach (string line in SafeCkpt.Metadata.Provenance.Summary(model.Metadata))
+        {
+            o.WriteLine($"Provenance: {line}");
         }
 
         o.WriteLine($"Predicts: {PredictionName(r.PredictionType)}{(r.Markers.Count > 0 ? $" (markers: {string.Join(", ", r.Markers)})" : string.Empty)}");

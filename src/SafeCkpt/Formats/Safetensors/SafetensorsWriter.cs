@@ -17,7 +17,17 @@ internal static class SafetensorsWriter
     /// Writes the planned tensors as they are (the pipeline checked their names), laid out in the reference writer's
     /// order (<see cref="SafetensorsLayout.TensorOrder"/>: dtype by dtype, widest alignment first, then by name).
     /// </summary>
-    public static void Write(IReadOnlyList<Transforms.PlannedTensor> tensors, IReadOnlyDictionary<string, string> metadata, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
+    /// <param name="tensors">The tensors.</param>
+    /// <param name="metadata">The metadata.</param>
+    /// <param name="path">The output file.</param>
+    /// <param name="options">How to write.</param>
+    /// <param name="inputs">The files read (the output may be none of them).</param>
+    /// <param name="cancellationToken">Cancels the write; nothing is left behind.</param>
+    /// <param name="completeMetadata">
+    /// Values known only after the tensors are written (the provenance hashes): called then, it returns the metadata
+    /// again with each such value in place of a placeholder of the same length, and the header is written with it.
+    /// </param>
+    public static void Write(IReadOnlyList<Transforms.PlannedTensor> tensors, IReadOnlyDictionary<string, string> metadata, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken, Func<IReadOnlyDictionary<string, string>>? completeMetadata = null)
     {
         cancellationToken.ThrowIfCancellationRequested();
         List<Transforms.PlannedTensor> ordered = [.. tensors.OrderBy(t => t.Output, SafetensorsLayout.TensorOrder)];
@@ -31,8 +41,23 @@ internal static class SafetensorsWriter
         }
 
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, at);
-        output.Write(0, header);
+        if (completeMetadata is null)
+        {
+            output.Write(0, header);
+        }
+
         new TensorStreamer(output, options, cancellationToken).CopyAll(TensorStreamer.InInputOrder(items));
+        if (completeMetadata is not null)
+        {
+            byte[] complete = BuildHeader([.. ordered.Select(t => t.Output)], completeMetadata());
+            if (complete.Length != header.Length)
+            {
+                throw new InvalidOperationException($"The completed header is {complete.Length} bytes where {header.Length} were laid out; a late metadata value changed length.");
+            }
+
+            output.Write(0, complete);
+        }
+
         output.Commit(options.FlushToDisk);
     }
 
