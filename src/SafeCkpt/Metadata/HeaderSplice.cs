@@ -22,7 +22,7 @@ internal static class HeaderSplice
         bool first = true;
         if (metadata.Count > 0)
         {
-            using (var w = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            using (var w = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true }))
             {
                 w.WritePropertyName(SafetensorsLayout.MetadataKey);
                 w.WriteStartObject();

@@ -56,6 +56,15 @@ internal static class MetadataEditor
         return n <= MaxHeaderLength ? n : PaddedHeaderLength(jsonLength);
     }
 
+    /// <summary>A safetensors file's metadata and header length N, for display; the same refusal of other formats as an edit.</summary>
+    internal static (IReadOnlyDictionary<string, string> Metadata, long HeaderLength) Read(string path)
+    {
+        RequireSafetensors(path);
+        using FileByteSource source = FileByteSource.Open(path);
+        Current current = Current.Read(source);
+        return (current.Metadata, current.HeaderLength);
+    }
+
     private static void RequireSafetensors(string path)
     {
         using FileByteSource file = FileByteSource.Open(path);
