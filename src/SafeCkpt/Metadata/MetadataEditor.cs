@@ -34,15 +34,30 @@ internal static class MetadataEditor
 
     private const int GrowAlignment = 4096;
 
-    /// <summary>Test seam: called at each <see cref="MetadataEditStep"/> of an in-place edit. A throw there stands for a crash: nothing is cleaned up.</summary>
-    internal static Action<MetadataEditStep>? StepHook { get; set; }
+    [ThreadStatic]
+    private static Action<MetadataEditStep>? t_stepHook;
+
+    /// <summary>
+    /// Test seam: called at each <see cref="MetadataEditStep"/> of an in-place edit on this thread (tests run in
+    /// parallel). A throw there stands for a crash: nothing is cleaned up.
+    /// </summary>
+    internal static Action<MetadataEditStep>? StepHook
+    {
+        get => t_stepHook;
+        set => t_stepHook = value;
+    }
 
     public static MetadataEditResult Edit(string path, Action<IDictionary<string, string>> edit, MetadataEditOptions options, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(edit);
         ArgumentNullException.ThrowIfNull(options);
-        RequireSafetensors(path);
+        // A leftover journal is applied by the in-place edit itself, which then says so; only safetensors files have one.
+        if (options.OutputPath is not null || HeaderJournal.Pending(path) is null)
+        {
+            RequireSafetensors(path);
+        }
+
         return options.OutputPath is { } output
             ? Copy(path, output, options.Overwrite, edit, cancellationToken)
             : InPlace(path, edit, cancellationToken);
