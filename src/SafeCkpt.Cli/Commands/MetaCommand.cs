@@ -573,7 +573,7 @@ internal static class MetaCommand
     /// <summary>The edits asked for on the command line.</summary>
     private sealed record Edits(string[] Set, string[] Unset, bool Strip, string[] Keep, string? From, bool ModelSpec)
     {
-        public bool Any => Set.Length > 0 || Unset.Length > 0 || Strip || From is not null || ModelSpec;
+        public bool Any => Set.Length > 0 || Unset.Length > 0 || Strip || Keep.Length > 0 || From is not null || ModelSpec;
 
         public Dictionary<string, string> ParseSets()
         {
