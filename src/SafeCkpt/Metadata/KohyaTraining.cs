@@ -94,7 +94,7 @@ internal static class KohyaTraining
             return ([phrase.Trim()], ModelSpecFields.TriggerPhrase);
         }
 
-        List<string> names = datasets?.Select(d => d.Identifier).OfType<string>().Where(n => n.Length > 0).Distinct(StringComparer.Ordinal).ToList() ?? [];
+        List<string> names = datasets?.Select(d => d.Identifier).OfType<string>().Distinct(StringComparer.Ordinal).ToList() ?? [];
         return names.Count > 0 ? (names, "ss_tag_frequency dataset folders <repeats>_<name>") : null;
     }
 
@@ -107,7 +107,8 @@ internal static class KohyaTraining
             i++;
         }
 
-        return i > 0 && i < folder.Length && folder[i] == '_' ? folder[(i + 1)..].Trim() : null;
+        string? rest = i > 0 && i < folder.Length && folder[i] == '_' ? folder[(i + 1)..].Trim() : null;
+        return rest is { Length: > 0 } ? rest : null;
     }
 
     private static List<TagCount> Ordered(IEnumerable<TagCount> tags) =>
