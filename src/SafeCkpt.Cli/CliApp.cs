@@ -48,6 +48,7 @@ internal sealed class CliApp
             HashCommand.Create(terminal),
             DiffCommand.Create(terminal),
             YamlCommand.Create(terminal),
+            MetaCommand.Create(terminal),
             HelpCommand(),
         ];
         foreach (Command c in commands)

@@ -164,4 +164,10 @@ public enum SafeCkptErrorCode
 
     /// <summary>No tensor of the name asked for exists in the file.</summary>
     TensorNotFound,
+
+    /// <summary>
+    /// A metadata edit of the file was interrupted (killed, power lost) and its undo journal could not be applied:
+    /// no permission to write the file, or the journal no longer matches the file.
+    /// </summary>
+    InterruptedEdit,
 }

@@ -191,6 +191,15 @@ internal sealed unsafe class AtomicOutput : IDisposable
         WriteAt(_fragments!, data[(int)(last - offset)..], last);
     }
 
+    /// <summary>Gives the temporary file the permission bits of <paramref name="source"/> (Unix), so a file rewritten in place keeps them.</summary>
+    public void CopyModeFrom(string source)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(_tempPath, File.GetUnixFileMode(source));
+        }
+    }
+
     /// <summary>Sets the file's length to the end of the furthest byte written.</summary>
     public void FinishAppending()
     {

@@ -33,12 +33,14 @@ internal abstract class ByteSource : IDisposable
 internal sealed class FileByteSource : ByteSource
 {
     private readonly SafeFileHandle _handle;
+    private readonly bool _ownsHandle;
 
-    private FileByteSource(string path, SafeFileHandle handle, long length)
+    private FileByteSource(string path, SafeFileHandle handle, long length, bool ownsHandle = true)
     {
         Name = path;
         _handle = handle;
         Length = length;
+        _ownsHandle = ownsHandle;
     }
 
     public override string Name { get; }
@@ -54,10 +56,37 @@ internal sealed class FileByteSource : ByteSource
             throw new InputReadException(SafeCkptErrorCode.FileUnreadable, path, $"{path}: is a folder, not a model file. Give the path of a .safetensors, .ckpt, .pt, .pth or .bin file.");
         }
 
-        SafeFileHandle handle;
+        SafeFileHandle handle = OpenHandle(path);
+
+        // A leftover undo journal means a metadata edit of this file was cut off: restore the old header before
+        // reading it (the shared lock taken above guarantees no edit is running now; see Metadata.HeaderJournal).
+        if (Metadata.HeaderJournal.Pending(path) is { } journal)
+        {
+            handle.Dispose();
+            Metadata.HeaderJournal.RecoverBeforeRead(path, journal);
+            handle = OpenHandle(path);
+        }
+
         try
         {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, FileOptions.None);
+            return new FileByteSource(path, handle, RandomAccess.GetLength(handle));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads through a handle the caller keeps open and closes (the metadata editor reads the file it holds locked).</summary>
+    internal static FileByteSource Over(string path, SafeFileHandle handle) => new(path, handle, RandomAccess.GetLength(handle), ownsHandle: false);
+
+    /// <summary>Opens <paramref name="path"/> read-only (a shared lock where .NET takes one), turning OS errors into <see cref="InputReadException"/>.</summary>
+    private static SafeFileHandle OpenHandle(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, FileOptions.None);
         }
         catch (FileNotFoundException ex)
         {
@@ -74,16 +103,6 @@ internal sealed class FileByteSource : ByteSource
         catch (IOException ex)
         {
             throw new InputReadException(SafeCkptErrorCode.FileUnreadable, path, $"{path}: cannot open the file ({ex.Message}).", ex);
-        }
-
-        try
-        {
-            return new FileByteSource(path, handle, RandomAccess.GetLength(handle));
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
         }
     }
 
@@ -136,7 +155,11 @@ internal sealed class FileByteSource : ByteSource
 
     public override void Dispose()
     {
-        _handle.Dispose();
+        if (_ownsHandle)
+        {
+            _handle.Dispose();
+        }
+
         base.Dispose();
     }
 }

@@ -161,18 +161,50 @@ internal static class ArchitectureCatalog
         All.Where(a => a.ModelSpec is not null).Select(a => (Spec: a.ModelSpec!, a.Id)).Concat(SpecAliases)
             .ToDictionary(x => x.Spec, x => x.Id, StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The <c>/suffix</c>es of <c>modelspec.architecture</c> values and the kind of file each means; the first suffix of a kind is the one SafeCkpt writes.</summary>
+    private static readonly (string Suffix, string Kind)[] SpecSuffixes =
+    [
+        ("lora", "lora"), ("lycoris", "lora"), ("textual-inversion", "embedding"), ("controlnet", "controlnet"),
+        ("control-lora", "control-lora"), ("t2i-adapter", "t2i-adapter"), ("ip-adapter", "ip-adapter"), ("vae", "vae"),
+    ];
+
     /// <summary>The <c>/suffix</c> of a <c>modelspec.architecture</c> value and the kind of file it means.</summary>
-    public static IReadOnlyDictionary<string, string> ModelSpecKinds { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    public static IReadOnlyDictionary<string, string> ModelSpecKinds { get; } = SpecSuffixes.ToDictionary(x => x.Suffix, x => x.Kind, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The <c>modelspec.architecture</c> value for a detected id: the entry's ModelSpec id; for a kind of file with a
+    /// known base, the base's ModelSpec id and the kind's suffix (<c>stable-diffusion-xl-v1-base/lora</c>; a UNet-only
+    /// file takes the base's id as it is). Null when the id or its base has no ModelSpec id.
+    /// </summary>
+    public static string? ModelSpecIdOf(string id, string? baseId)
     {
-        ["lora"] = "lora",
-        ["lycoris"] = "lora",
-        ["textual-inversion"] = "embedding",
-        ["controlnet"] = "controlnet",
-        ["control-lora"] = "control-lora",
-        ["t2i-adapter"] = "t2i-adapter",
-        ["ip-adapter"] = "ip-adapter",
-        ["vae"] = "vae",
-    };
+        ArchitectureInfo? entry = Get(id);
+        if (entry is { Kind: ArchitectureKind.Model })
+        {
+            return entry.ModelSpec;
+        }
+
+        string? baseSpec = baseId is null ? null : Get(baseId) is { Kind: ArchitectureKind.Model } b ? b.ModelSpec : null;
+        if (baseSpec is null)
+        {
+            return null;
+        }
+
+        if (id == "unet")
+        {
+            return baseSpec;
+        }
+
+        foreach ((string suffix, string kind) in SpecSuffixes)
+        {
+            if (kind == id)
+            {
+                return baseSpec + "/" + suffix;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The entry of an id, or null.</summary>
     public static ArchitectureInfo? Get(string id) => ById.GetValueOrDefault(id);

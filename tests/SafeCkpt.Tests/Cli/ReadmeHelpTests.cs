@@ -17,7 +17,7 @@ public partial class ReadmeHelpTests
 
         string readme = File.ReadAllText(Path.Combine(root.FullName, "README.md")).ReplaceLineEndings("\n");
         MatchCollection blocks = HelpBlock().Matches(readme);
-        Assert.Equal(7, blocks.Count);
+        Assert.Equal(8, blocks.Count);
         foreach (Match m in blocks)
         {
             string[] args = m.Groups[1].Value.Split(' ')[1..];

@@ -42,9 +42,18 @@ public static class SafeCkptTool
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
     /// <summary>Starts the tool without waiting (output is discarded), for tests that signal it while it runs.</summary>
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the tool with extra environment variables, without waiting (output is discarded).</summary>
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        Process p = Process.Start(StartInfo(args))!;
+        ProcessStartInfo psi = StartInfo(args);
+        foreach (KeyValuePair<string, string> kv in environment)
+        {
+            psi.Environment[kv.Key] = kv.Value;
+        }
+
+        Process p = Process.Start(psi)!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };
         p.BeginOutputReadLine();
