@@ -164,4 +164,7 @@ public enum SafeCkptErrorCode
 
     /// <summary>No tensor of the name asked for exists in the file.</summary>
     TensorNotFound,
+
+    /// <summary>A file given as a LoRA holds no LoRA weights, or the file given as the model to apply a LoRA to is a LoRA.</summary>
+    NotALora,
 }
