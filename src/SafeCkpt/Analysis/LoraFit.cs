@@ -92,11 +92,12 @@ internal static class LoraFit
             kind = "locon"; // 3x3 conv modules: LyCORIS LoCon, kohya's LoRA-C3Lier
         }
 
-        return Judge(match, kind, NamingOf(match.Modules), rule.Base, claimed, claimedBy, modelArchitecture);
+        string? trainedOn = lora.Metadata.TryGetValue("ss_sd_model_name", out string? n) && n.Trim().Length > 0 ? n.Trim() : null;
+        return Judge(match, kind, NamingOf(match.Modules), rule.Base, claimed, claimedBy, trainedOn, modelArchitecture);
     }
 
     /// <summary>The verdict, its line and the advice, from the matched modules.</summary>
-    internal static LoraFitReport Judge(LoraMatch match, string kind, string naming, string? weightsBase, string? claimed, string? claimedBy, ArchitectureReport model)
+    internal static LoraFitReport Judge(LoraMatch match, string kind, string naming, string? weightsBase, string? claimed, string? claimedBy, string? trainedOn, ArchitectureReport model)
     {
         IReadOnlyList<LoraModuleFit> all = match.Modules;
         var checkedModules = all.Where(m => m.Status != LoraModuleStatus.NotChecked).ToList();
@@ -146,11 +147,17 @@ internal static class LoraFit
         };
 
         var advice = new List<string>();
+        string trained = trainedOn is null ? string.Empty : $" (it was trained on {trainedOn})";
         if (otherBase)
         {
-            string why = weightsBase is not null ? "its weights show it" + (claimed is not null && FamilyOf(claimed) == loraFamily ? $", and its metadata says so ({claimedBy})" : string.Empty) : $"its metadata says so ({claimedBy})";
-            advice.Add($"The LoRA was made for {NameOf(loraBase!)} ({why}): use it with {Article(NameOf(loraBase!))} {NameOf(loraBase!)} model, or find a version of it made for {NameOf(modelId)}."
+            string why = weightsBase is not null ? "its weights show it" + (claimed is not null && FamilyOf(claimed) == loraFamily ? $" and its metadata says so, {claimedBy}" : string.Empty) : $"its metadata says so, {claimedBy}";
+            advice.Add($"The LoRA was made for {NameOf(loraBase!)}{trained}: {why}. Use it with {Article(NameOf(loraBase!))} {NameOf(loraBase!)} model, or find a version of it made for {NameOf(modelId)}."
                 + (applied > 0 ? $" The {Count(applied)} modules that would load share only a name and a shape with this model's layers." : string.Empty));
+        }
+        else if (total > 0 && applied == 0)
+        {
+            string made = loraBase is not null ? $"for {ArchitectureCatalog.NameOf(loraBase)}" : "for another model";
+            advice.Add($"Nothing of it applies to this {ArchitectureCatalog.NameOf(modelId)} model: the LoRA was made {made}{trained}; use it with that model.");
         }
 
         if (claimed is not null && weightsBase is not null && FamilyOf(claimed) is { } cf && FamilyOf(weightsBase) is { } wf && cf != wf)
