@@ -101,7 +101,7 @@ internal static class FitCommand
         var nowhere = r.Details.Where(m => m.Status is LoraModuleStatus.NoTarget or LoraModuleStatus.TargetMissing or LoraModuleStatus.Incomplete).ToList();
         var wrong = r.Details.Where(m => m.Status == LoraModuleStatus.ShapeMismatch).ToList();
         var notChecked = r.Details.Where(m => m.Status == LoraModuleStatus.NotChecked).ToList();
-        o.WriteLine($"Modules:  {Format.Count(r.Applied)} of {Format.Count(r.Modules)} apply, {Format.Count(nowhere.Count)} land on no weight, {Format.Count(wrong.Count)} have the wrong shape"
+        o.WriteLine($"Modules:  {Format.Count(r.Applied)} of {Format.Count(r.Modules)} apply, {Format.Count(nowhere.Count)} have no weight to go to, {Format.Count(wrong.Count)} have the wrong shape"
             + (notChecked.Count > 0 ? $", {Format.Count(notChecked.Count)} not checked" : string.Empty));
         foreach (IGrouping<LoraPart, LoraModuleFit> g in r.Details.Where(m => m.Status != LoraModuleStatus.NotChecked).GroupBy(m => m.Part).OrderBy(g => g.Key))
         {
@@ -111,7 +111,7 @@ internal static class FitCommand
         if (nowhere.Count > 0)
         {
             o.WriteLine();
-            o.WriteLine(Heading("Land on no weight", nowhere.Count, all));
+            o.WriteLine(Heading("No weight to go to", nowhere.Count, all));
             Table table = Terminal.Table("MODULE", "WHY");
             foreach (LoraModuleFit m in all ? nowhere : nowhere.Take(Listed))
             {

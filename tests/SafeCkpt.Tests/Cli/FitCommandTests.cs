@@ -94,12 +94,12 @@ public class FitCommandTests
         lora.SaveSafetensors(dir.File("lora.safetensors"));
         var r = SafeCkptTool.Run("fit", dir.File("lora.safetensors"), Model(dir));
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("Land on no weight (25; the first 20, --all lists every one):", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains("No weight to go to (25; the first 20, --all lists every one):", r.StdOut, StringComparison.Ordinal);
         Assert.Equal(20, r.StdOut.Split('\n').Count(l => l.Contains("no weight of this model has this name", StringComparison.Ordinal)));
         Assert.Contains("Verdict: partly fits: 4 of 29 modules apply (UNet 3, text encoder 1); 25 have no weight to go to", r.StdOut, StringComparison.Ordinal);
 
         var all = SafeCkptTool.Run("fit", dir.File("lora.safetensors"), Model(dir), "--all");
-        Assert.Contains("Land on no weight (25):", all.StdOut, StringComparison.Ordinal);
+        Assert.Contains("No weight to go to (25):", all.StdOut, StringComparison.Ordinal);
         Assert.Equal(25, all.StdOut.Split('\n').Count(l => l.Contains("no weight of this model has this name", StringComparison.Ordinal)));
     }
 
