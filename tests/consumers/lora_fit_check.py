@@ -44,6 +44,9 @@ Usage (ComfyUI checked out anywhere outside the project; Debian's python3-torch 
 ComfyUI imports and Debian lacks is stubbed):
   /usr/bin/python3 tests/consumers/lora_fit_check.py fixtures --comfy COMFY_ROOT
   /usr/bin/python3 tests/consumers/lora_fit_check.py expect --comfy COMFY_ROOT
+  /usr/bin/python3 tests/consumers/lora_fit_check.py check --comfy COMFY_ROOT --tool TOOL --model sd1 LORA.safetensors...
+The last runs the built tool's `fit --json` on real LoRA files (against a model fixture written as a sparse file, or
+a real model) and ComfyUI's loader on the same keys, and fails when any key's fate differs.
 Committed fixtures and expectations came from Comfy-Org/ComfyUI a125cd84b054a57729b5eecab930ca9408719832.
 """
 
@@ -692,14 +695,96 @@ def cmd_expect(args):
     write_gz(os.path.join(OUT, "expectations.json.gz"), {"comfyui": commit, "note": "keys not listed apply", "pairs": results})
 
 
+def safetensors_keys(path):
+    """A safetensors file's tensor names and shapes, from its header alone."""
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+def sparse_safetensors(path, keys):
+    """A safetensors file with these keys and shapes whose data is a hole (no disk used): a model for the tool."""
+    import struct
+    header, off = {}, 0
+    for k, shape in keys.items():
+        n = 2
+        for d in shape:
+            n *= d
+        header[k] = {"dtype": "F16", "shape": shape, "data_offsets": [off, off + n]}
+        off += n
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        f.truncate(8 + len(h) + off)
+
+
+def tool_fates(tool, lora_path, model_path, lora_keys):
+    """Every LoRA key's fate as `safeckpt fit --json` reports it."""
+    cmd = ([tool] if not tool.endswith(".dll") else ["dotnet", tool]) + ["fit", lora_path, model_path, "--json"]
+    r = json.loads(subprocess.run(cmd, capture_output=True, text=True).stdout)
+    fate = {k: "applied" for k in lora_keys}
+
+    def keys_of(module):
+        return [k for k in lora_keys if k.startswith(module) and len(k) > len(module) and k[len(module)] in "._"]
+
+    for m in r["notApplied"]:
+        status = {"wrong-shape": "shape-error", "weight-missing": "not-patched"}.get(m["status"], "not-loaded")
+        for k in keys_of(m["module"]):
+            fate[k] = status
+        for k in m["keysNotLoaded"]:
+            fate[k] = "not-loaded"
+    for module in r["notCheckedModules"]:
+        for k in keys_of(module):
+            fate[k] = "not-loaded"
+    for k in r["unknownKeys"]:
+        fate[k] = "not-loaded"
+    return r, fate
+
+
+def cmd_check(args):
+    """SafeCkpt's `fit` on real LoRA files against ComfyUI's loader: every key must get the same fate."""
+    import tempfile
+    comfy = import_comfy(args.comfy)
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        if os.path.exists(args.model):
+            model_path, model_keys = args.model, safetensors_keys(args.model)
+        else:
+            model_keys = read_gz(os.path.join(OUT, "models", args.model + ".json.gz"))["keys"]
+            model_path = os.path.join(tmp, args.model + ".safetensors")
+            sparse_safetensors(model_path, model_keys)
+        for lora_path in args.lora:
+            lora_keys = safetensors_keys(lora_path)
+            expected = oracle(comfy, lora_keys, model_keys)
+            want = {k: "applied" for k in lora_keys}
+            for status in ("not-loaded", "not-patched", "shape-error"):
+                for k in expected[status]:
+                    want[k] = status
+            report, got = tool_fates(args.tool, lora_path, model_path, lora_keys)
+            wrong = [k for k in want if got.get(k) != want[k]]
+            failed += bool(wrong)
+            counts = collections.Counter(want.values())
+            print(f"{'FAIL' if wrong else 'ok'}: {os.path.basename(lora_path)} on {os.path.basename(model_path)}: ComfyUI {dict(counts)}; "
+                  f"safeckpt: {report['summary']}" + (f"; {len(wrong)} keys differ, e.g. {wrong[:3]}" if wrong else ""))
+    sys.exit(1 if failed else 0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("fixtures", "expect"):
+    for name in ("fixtures", "expect", "check"):
         p = sub.add_parser(name)
         p.add_argument("--comfy", required=True, help="a ComfyUI checkout (the repository root)")
+        if name == "check":
+            p.add_argument("--tool", required=True, help="the built safeckpt (or SafeCkpt.Cli.dll)")
+            p.add_argument("--model", required=True, help="a .safetensors model, or the id of a model fixture (sd1, sdxl, flux-dev, ...)")
+            p.add_argument("lora", nargs="+", help="real LoRA .safetensors files")
     args = ap.parse_args()
-    {"fixtures": cmd_fixtures, "expect": cmd_expect}[args.cmd](args)
+    {"fixtures": cmd_fixtures, "expect": cmd_expect, "check": cmd_check}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -192,7 +192,7 @@ internal static class LoraFit
         if (match.Unknown.Count > 0)
         {
             advice.Add(kind == "cloneofsimo"
-                ? "This is the early cloneofsimo LoRA format (<unet:N:up> style keys), which ComfyUI does not load; convert it to kohya's format first."
+                ? "This is the early cloneofsimo LoRA format (unet:N:up, text_encoder:N:down keys), which ComfyUI does not load; convert it to kohya's format first."
                 : $"{Count(match.Unknown.Count)} keys are no LoRA weight ComfyUI reads (e.g. {string.Join(", ", match.Unknown.Take(3))}); it reports them as \"lora key not loaded\".");
         }
 
