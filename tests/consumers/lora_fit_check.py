@@ -5,7 +5,7 @@ Two steps, both with ComfyUI's own code imported from a checkout given on the co
 
   fixtures  writes key/shape lists of real model layouts and of LoRAs named as real trainers name them:
             tests/SafeCkpt.Tests/Fixtures/lora-fit/models/*.json.gz and loras/*.json.gz.
-  expect    for every (LoRA, model) pair in PAIRS, runs ComfyUI's LoRA loading path on them and writes
+  expect    for every (LoRA, model) pair in PAIRS (every LoRA on every model), runs ComfyUI's LoRA loading path on them and writes
             tests/SafeCkpt.Tests/Fixtures/lora-fit/expectations.json.gz: which LoRA keys ComfyUI reports as
             "lora key not loaded", which patches it drops because the model has no such weight ("NOT LOADED"),
             which patches fail on the weight's shape ("ERROR ..." / "SHAPE MISMATCH"); every other key applies.
@@ -70,18 +70,10 @@ OUT = os.path.join(REPO, "tests", "SafeCkpt.Tests", "Fixtures", "lora-fit")
 YAML_BUILD = os.path.join(REPO, "tests", "SafeCkpt.Tests", "Fixtures", "yaml-build")
 RANK = 4
 
-# (LoRA, model) pairs checked; every fixture is used at least once.
-PAIRS = [
-    ("sd1-kohya", "sd1"), ("sd1-kohya", "sd2"), ("sd1-kohya", "sdxl"), ("sd1-kohya", "flux-dev"),
-    ("sd1-locon", "sd1"), ("sd1-loha", "sd1"), ("sd1-locon", "sd2"),
-    ("sd2-kohya", "sd2"), ("sd2-kohya", "sd1"),
-    ("sdxl-kohya", "sdxl"), ("sdxl-kohya", "sd1"), ("sdxl-kohya", "ssd-1b"), ("sdxl-kohya", "sdxl-refiner"),
-    ("sdxl-kohya", "flux-dev"), ("sdxl-kohya-unet", "sd1"), ("sdxl-kohya-unet", "sdxl"),
-    ("sdxl-locon", "sdxl"), ("sdxl-lokr", "sdxl"), ("sdxl-lokr", "sd1"),
-    ("sdxl-diffusers", "sdxl"), ("sdxl-attn-processor", "sdxl"),
-    ("flux-kohya", "flux-dev"), ("flux-kohya", "flux-dev-ckpt"), ("flux-kohya", "sdxl"),
-    ("flux-peft", "flux-dev"), ("flux-peft", "flux-dev-ckpt"), ("flux-peft", "sd1"),
-]
+MODELS = ["sd1", "sd2", "sdxl", "ssd-1b", "sdxl-refiner", "flux-dev", "flux-dev-ckpt"]
+LORAS = ["sd1-kohya", "sd1-locon", "sd1-loha", "sd2-kohya", "sdxl-kohya", "sdxl-kohya-unet", "sdxl-locon", "sdxl-lokr",
+         "sdxl-diffusers", "sdxl-attn-processor", "flux-kohya", "flux-peft"]
+PAIRS = [(lora, model) for model in MODELS for lora in LORAS]  # every LoRA on every model: the right base, and every wrong one
 
 
 # ---------------------------------------------------------------------------------------------------------------

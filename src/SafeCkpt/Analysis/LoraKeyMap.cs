@@ -138,14 +138,8 @@ internal sealed class LoraKeyMap
         {
             Layout = DiffusionLayout.LdmUNet;
             var layers = new HashSet<string>(StringComparer.Ordinal);
-            foreach ((string diffusers, string ldm) in UNetDiffusersNames.For(keys))
+            foreach ((string module, string ldm) in UNetDiffusersNames.For(keys))
             {
-                if (!diffusers.EndsWith(Weight, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                string module = diffusers[..^Weight.Length];
                 layers.Add(module);
                 var target = new LoraTarget(Dm + ldm);
                 _names["lora_unet_" + Kohya(module)] = target;
