@@ -189,6 +189,11 @@ internal static class LoraFit
                 : $"The model file has no diffusion model: the {Count(g.Count())} {dmPart} modules land on the one loaded beside it, which this check does not see.");
         }
 
+        if (model.Id == "diffusers-layout")
+        {
+            advice.Add("The model is in diffusers layout (down_blocks.*, not model.diffusion_model.*): ComfyUI converts it to the LDM layout before applying a LoRA, which this check does not do; convert the model to a single file, or check the LoRA against the checkpoint it came from.");
+        }
+
         if (match.Unknown.Count > 0)
         {
             advice.Add(kind == "cloneofsimo"
@@ -253,7 +258,7 @@ internal static class LoraFit
                 if (status == LoraModuleStatus.Applies)
                 {
                     status = LoraModuleStatus.TargetMissing;
-                    detail = $"its {(p.Bias ? "bias" : "weight")} {(t ?? target).Weight} is not in this model";
+                    detail = $"ComfyUI knows the name, but this model has no {(t ?? target).Weight} (\"NOT LOADED\")";
                 }
             }
             else if (p.MismatchWith(shape) is not null)

@@ -63,7 +63,7 @@ public sealed class LoraFitReport
     /// <summary>The modules that apply.</summary>
     public int Applied { get; internal init; }
 
-    /// <summary>Text-encoder modules not checked because the model file holds no text encoder (they land on the one loaded beside it).</summary>
+    /// <summary>Modules for a part the model file does not hold, not checked: text-encoder modules against a bare diffusion model file (they land on the text encoder loaded beside it), or the reverse.</summary>
     public int NotChecked { get; internal init; }
 
     /// <summary>The modules that land on no weight of the model (ComfyUI: "lora key not loaded").</summary>

@@ -146,6 +146,26 @@ public class LoraFitTests
         Assert.Equal(LoraFitVerdict.Fits, Check("sdxl-attn-processor", "sdxl").Verdict);
     }
 
+    [Fact]
+    public void A_name_ComfyUI_knows_for_a_layer_the_model_lacks_is_not_loaded_there_either()
+    {
+        // SSD-1B's middle block has no attention, but ComfyUI's diffusers table names one (and loads, then drops, its keys).
+        LoraFitReport r = Check("sd1-locon", "ssd-1b");
+        LoraModuleFit mid = r.Details.Single(d => d.Module == "lora_unet_mid_block_attentions_0_proj_in");
+        Assert.Equal(LoraModuleStatus.TargetMissing, mid.Status);
+        Assert.Equal("ComfyUI knows the name, but this model has no diffusion_model.middle_block.1.proj_in.weight (\"NOT LOADED\")", mid.Detail);
+        Assert.Contains("lora_unet_mid_block_attentions_0_proj_in", r.NotApplied);
+    }
+
+    [Fact]
+    public void A_diffusers_layout_model_is_said_to_be_checked_without_ComfyUI_s_conversion()
+    {
+        ModelFile model = global::SafeCkpt.Tests.Models.Layouts.For("diffusers-layout").Build("unet.safetensors");
+        LoraFitReport r = model.CheckLora(Sd1Lora().Build("l"));
+        Assert.Equal("diffusers-layout", r.ModelArchitecture);
+        Assert.Contains(r.Advice, a => a.StartsWith("The model is in diffusers layout", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("sd1-locon", "sd1", "locon", "fits: 350 of 350 modules apply (UNet 278, text encoder 72)")]
     [InlineData("sd1-loha", "sd1", "loha", "fits: 350 of 350 modules apply (UNet 278, text encoder 72)")]
