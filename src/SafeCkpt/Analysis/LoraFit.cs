@@ -189,6 +189,13 @@ internal static class LoraFit
                 : $"The model file has no diffusion model: the {Count(g.Count())} {dmPart} modules land on the one loaded beside it, which this check does not see.");
         }
 
+        int unknownNames = all.Count(m => m.Status == LoraModuleStatus.NoTarget && m.Part == LoraPart.DiffusionModel);
+        if (match.Map.Layout == DiffusionLayout.Other && match.Map.HasDiffusionModel && unknownNames > 0 && model.Id != "diffusers-layout")
+        {
+            advice.Add($"For {ArchitectureCatalog.NameOf(modelId)} SafeCkpt knows only ComfyUI's generic names (lora_unet_<key>, diffusion_model.<key>); "
+                + $"ComfyUI reads some architectures' own LoRA names too (diffusers, SimpleTuner, OneTrainer), so some of the {Count(unknownNames)} modules reported without a weight may load there.");
+        }
+
         if (model.Id == "diffusers-layout")
         {
             advice.Add("The model is in diffusers layout (down_blocks.*, not model.diffusion_model.*): ComfyUI converts it to the LDM layout before applying a LoRA, which this check does not do; convert the model to a single file, or check the LoRA against the checkpoint it came from.");

@@ -166,6 +166,18 @@ public class LoraFitTests
         Assert.Contains(r.Advice, a => a.StartsWith("The model is in diffusers layout", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void On_an_architecture_with_only_generic_names_the_report_says_so()
+    {
+        ModelFile model = global::SafeCkpt.Tests.Models.Layouts.For("sd3").Build("sd3.safetensors");
+        var lora = new CheckpointBuilder();
+        Lora(lora, "lora_unet_joint_blocks_0_x_block_attn_qkv", 4608, 1536); // kohya's name: the generic rule
+        Lora(lora, "transformer.transformer_blocks.0.attn.to_q", 1536, 1536); // diffusers' name: ComfyUI's SD3 table, not SafeCkpt's
+        LoraFitReport r = model.CheckLora(lora.Build("l"));
+        Assert.Equal(1, r.Applied);
+        Assert.Contains(r.Advice, a => a.StartsWith("For Stable Diffusion 3 medium SafeCkpt knows only ComfyUI's generic names", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("sd1-locon", "sd1", "locon", "fits: 350 of 350 modules apply (UNet 278, text encoder 72)")]
     [InlineData("sd1-loha", "sd1", "loha", "fits: 350 of 350 modules apply (UNet 278, text encoder 72)")]
