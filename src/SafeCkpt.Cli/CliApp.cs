@@ -47,6 +47,7 @@ internal sealed class CliApp
             ConvertCommand.Create(terminal),
             HashCommand.Create(terminal),
             DiffCommand.Create(terminal),
+            FitCommand.Create(terminal),
             YamlCommand.Create(terminal),
             MetaCommand.Create(terminal),
             HelpCommand(),

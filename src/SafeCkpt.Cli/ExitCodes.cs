@@ -12,6 +12,9 @@ internal static class ExitCodes
     /// <summary><c>diff</c>: the models differ (as <c>diff</c> and <c>cmp</c> say it).</summary>
     public const int Differ = 1;
 
+    /// <summary><c>fit</c>: the LoRA fits the model only partly or not at all.</summary>
+    public const int NoFit = 1;
+
     /// <summary>The input is invalid or unreadable.</summary>
     public const int InvalidInput = 2;
 

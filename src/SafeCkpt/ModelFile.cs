@@ -146,6 +146,21 @@ public sealed class ModelFile : IModelConversion, IDisposable
     public Models.ArchitectureReport DetectArchitecture() => Models.ArchitectureDetector.Detect(Tensors, Metadata, Path);
 
     /// <summary>
+    /// Checks whether a LoRA (kohya, diffusers / PEFT, LyCORIS LoCon / LoHa / LoKr, ...) fits this model as ComfyUI
+    /// would load it: which of its modules land on a weight of this model with a fitting shape, which land nowhere
+    /// or on a weight of another shape, and which base architecture the LoRA claims and shows. Names and shapes
+    /// only: no tensor bytes are read.
+    /// </summary>
+    /// <param name="lora">The LoRA.</param>
+    /// <returns>The verdict, its reasons and what to do.</returns>
+    /// <exception cref="ConversionException"><paramref name="lora"/> is not a LoRA, or this model is one (<see cref="SafeCkptErrorCode.NotALora"/>).</exception>
+    public Analysis.LoraFitReport CheckLora(ModelFile lora)
+    {
+        ArgumentNullException.ThrowIfNull(lora);
+        return Analysis.LoraFit.Check(lora.Tensors, lora.Path, Tensors, Path, DetectArchitecture());
+    }
+
+    /// <summary>
     /// Writes the LDM/SGM config yaml the web UIs expect beside an SD 1.x, 2.x or SDXL checkpoint (see
     /// <see cref="Models.ConfigYaml"/>), atomically.
     /// </summary>

@@ -170,4 +170,7 @@ public enum SafeCkptErrorCode
     /// no permission to write the file, or the journal no longer matches the file.
     /// </summary>
     InterruptedEdit,
+
+    /// <summary>A file given as a LoRA holds no LoRA weights, or the file given as the model to apply a LoRA to is a LoRA.</summary>
+    NotALora,
 }

@@ -27,11 +27,25 @@ internal static class KeyPrefixes
     /// <summary>The training loss of the VAE, inside a checkpoint and in a lone VAE file.</summary>
     public static IReadOnlyList<string> VaeLoss { get; } = [Vae + LossModule + ".", LossModule + "."];
 
+    /// <summary>The text encoder of an LDM single file (SD 1.x, 2.x).</summary>
+    public const string LdmTextEncoder = "cond_stage_model.";
+
+    /// <summary>The text encoders of an SGM single file (SDXL): <c>conditioner.embedders.N.</c>.</summary>
+    public const string SgmEmbedders = "conditioner.embedders.";
+
+    /// <summary>The text encoders of SD3 / Flux single files (<c>text_encoders.clip_l.</c>, <c>.clip_g.</c>, <c>.t5xxl.</c>).</summary>
+    public const string SingleFileTextEncoders = "text_encoders.";
+
     /// <summary>The text encoder prefixes: LDM (<c>cond_stage_model.</c>), SGM (<c>conditioner.embedders.</c>), SD3/Flux single files.</summary>
-    public static IReadOnlyList<string> TextEncoders { get; } = ["cond_stage_model.", "conditioner.embedders.", "text_encoders."];
+    public static IReadOnlyList<string> TextEncoders { get; } = [LdmTextEncoder, SgmEmbedders, SingleFileTextEncoders];
 
     /// <summary>Where the diffusion model's keys may start, most specific first (ComfyUI's <c>unet_prefix_from_state_dict</c> plus the bare forms).</summary>
     public static IReadOnlyList<string> DiffusionModel { get; } = [UNet, "diffusion_model.", "model.model.", "net.", "model.", string.Empty];
+
+    /// <summary>The prefix of a file's diffusion-model keys: the first of <see cref="DiffusionModel"/> more than 5 keys start with (ComfyUI's rule), else none.</summary>
+    /// <param name="count">How many of the file's keys start with a prefix.</param>
+    /// <returns>The prefix; empty for bare keys.</returns>
+    public static string DiffusionModelPrefix(Func<string, int> count) => DiffusionModel.FirstOrDefault(p => p.Length > 0 && count(p) > 5) ?? string.Empty;
 
     /// <summary>The CLIP <c>position_ids</c> of SD 1.x and SDXL checkpoints, which <c>--fix-clip</c> repairs.</summary>
     public static IReadOnlyList<string> FixablePositionIds { get; } =

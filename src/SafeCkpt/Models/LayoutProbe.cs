@@ -20,7 +20,7 @@ internal sealed class LayoutProbe
     {
         _store = store;
         _sorted = store.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal).ToArray();
-        ModelPrefix = KeyPrefixes.DiffusionModel.FirstOrDefault(p => p.Length > 0 && Count(p) > 5) ?? string.Empty;
+        ModelPrefix = KeyPrefixes.DiffusionModelPrefix(Count);
     }
 
     /// <summary>The prefix of the diffusion model's keys in this file.</summary>

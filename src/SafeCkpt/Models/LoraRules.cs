@@ -33,7 +33,7 @@ internal static partial class LoraRules
 
     /// <summary>Key endings whose dimension 1 is a layer's input width (a down / A / full-diff weight).</summary>
     private static readonly string[] InputSideEndings =
-        [".lora_down.weight", ".lora_A.weight", ".lora.down.weight", ".lora_linear_layer.down.weight", "_lora.down.weight", ".hada_w1_b", ".lokr_w2", ".diff"];
+        [".lora_down.weight", ".lora_A.weight", ".lora.down.weight", ".lora_linear_layer.down.weight", "_lora.down.weight", ".hada_w1_b", ".lokr_w1", ".diff"];
 
     /// <summary>Key prefixes of module names and the base they mean, checked in order.</summary>
     private static readonly (string Needle, string Base)[] BaseByModule =
@@ -123,6 +123,14 @@ internal static partial class LoraRules
         return null;
     }
 
+    /// <summary>A LoKr layer's input width: the Kronecker product's, w1's columns times w2's (or w2_b's), null without w2.</summary>
+    private static long? LokrInput(LayoutProbe p, TensorInfo w1)
+    {
+        string module = w1.Name[..^".lokr_w1".Length];
+        TensorInfo? w2 = p.Store.TryGet(module + ".lokr_w2", out TensorInfo? whole) ? whole : p.Store.TryGet(module + ".lokr_w2_b", out TensorInfo? b) ? b : null;
+        return w2 is { Shape.Count: >= 2 } ? w1.Shape[1] * w2.Shape[1] : null;
+    }
+
     /// <summary>Dimension 1 of the first input-side tensor of a module whose name has both parts (<c>_</c> or <c>.</c> joined).</summary>
     private static long? Width(LayoutProbe p, string a, string b)
     {
@@ -133,7 +141,7 @@ internal static partial class LoraRules
                 && InputSideEndings.Any(e => n.EndsWith(e, StringComparison.Ordinal)) && t.Shape.Count >= 2)
             {
                 p.Note($"{n} {t.FormatShape()}");
-                return t.Shape[1];
+                return n.EndsWith(".lokr_w1", StringComparison.Ordinal) ? LokrInput(p, t) : t.Shape[1];
             }
         }
 

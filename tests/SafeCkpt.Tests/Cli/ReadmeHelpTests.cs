@@ -17,7 +17,12 @@ public partial class ReadmeHelpTests
 
         string readme = File.ReadAllText(Path.Combine(root.FullName, "README.md")).ReplaceLineEndings("\n");
         MatchCollection blocks = HelpBlock().Matches(readme);
-        Assert.Equal(8, blocks.Count);
+        // One block for the overview and one for every command it lists (but help).
+        string overview = SafeCkptTool.Run("--help").StdOut.ReplaceLineEndings("\n");
+        string section = overview[overview.IndexOf("Commands:\n", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n\n", StringComparison.Ordinal)];
+        string[] commands = CommandLine().Matches(section).Select(c => c.Groups[1].Value).Where(c => c != "help").ToArray();
+        Assert.Equal(["safeckpt --help", .. commands.Select(c => $"safeckpt {c} --help")], blocks.Select(b => b.Groups[1].Value));
         foreach (Match m in blocks)
         {
             string[] args = m.Groups[1].Value.Split(' ')[1..];
@@ -28,4 +33,7 @@ public partial class ReadmeHelpTests
 
     [GeneratedRegex(@"<!-- help: (safeckpt[^>]*?) -->\n```text\n((?:(?!```).*\n)*?)```")]
     private static partial Regex HelpBlock();
+
+    [GeneratedRegex(@"^  ([a-z]+) ", RegexOptions.Multiline)]
+    private static partial Regex CommandLine();
 }

@@ -49,7 +49,7 @@ public class LoraRulesTests
         "lora" => Kohya((".lora_down.weight", [4, 768]), (".lora_up.weight", [320, 4]), (".alpha", [])),
         "locon" => Kohya((".lora_down.weight", [4, 768]), (".lora_mid.weight", [4, 4, 3, 3]), (".lora_up.weight", [320, 4])),
         "loha" => Kohya((".hada_w1_a", [320, 4]), (".hada_w1_b", [4, 768]), (".hada_w2_a", [320, 4]), (".hada_w2_b", [4, 768])),
-        "lokr" => Kohya((".lokr_w1", [4, 4]), (".lokr_w2", [80, 768])),
+        "lokr" => Kohya((".lokr_w1", [4, 4]), (".lokr_w2", [80, 192])), // kron: [4·80, 4·192] = [320, 768]
         "oft" => Kohya((".oft_blocks", [4, 80, 80]), (".alpha", [])),
         "boft" => Kohya((".oft_blocks", [2, 4, 80, 80]), (".rescale", [320, 1])),
         "glora" => Kohya((".a1.weight", [4, 768]), (".a2.weight", [320, 4]), (".b1.weight", [4, 768]), (".b2.weight", [320, 4])),
