@@ -284,6 +284,14 @@ public class GgufReaderTests
     }
 
     [Fact]
+    public void A_gguf_cut_inside_its_header_is_opened_as_gguf_and_called_truncated()
+    {
+        var ex = Assert.Throws<InvalidGgufException>(() => ModelFile.Open("GGUF\u0003\0\0\0"u8.ToArray(), "cut.gguf"));
+        Assert.Equal(SafeCkptErrorCode.Truncated, ex.Code);
+        Assert.StartsWith("cut.gguf: the file ends inside the tensor count", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Scan_calls_a_gguf_clean()
     {
         SafeCkpt.Safety.ScanReport r = SafeCkpt.Safety.CheckpointScanner.Scan(Fixtures.Path_("gguf", "flux.gguf"));
