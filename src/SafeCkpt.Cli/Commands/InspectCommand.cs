@@ -17,7 +17,7 @@ internal static class InspectCommand
 
     public static ToolCommand Create(Terminal terminal)
     {
-        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin).");
+        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         var tensors = new Option<bool>("--tensors", "-t") { Description = $"List every tensor (name, dtype, shape, bytes) in file order, not only the {BiggestShown} biggest." };
         Option<bool> recursive = Opt.Recursive();
         Option<bool> json = Opt.Json("Print one JSON object instead of text: format, architecture, components, dtypes, metadata, checkpoint values and every tensor (several files: {\"files\": [...], \"summary\": {...}}).");

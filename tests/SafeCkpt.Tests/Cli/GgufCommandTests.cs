@@ -70,6 +70,19 @@ public class GgufCommandTests
     }
 
     [Fact]
+    public void A_folder_of_gguf_files_is_converted_file_by_file()
+    {
+        using var dir = new TempDir();
+        string input = Directory.CreateDirectory(dir.File("in")).FullName;
+        File.Copy(Fixtures.Path_("gguf", "flux.gguf"), Path.Combine(input, "flux.gguf"));
+        File.Copy(Fixtures.Path_("gguf", "sd1.gguf"), Path.Combine(input, "sd1.gguf"));
+        var r = SafeCkptTool.Run("convert", input, dir.File("out"));
+        Assert.Equal(0, r.ExitCode);
+        Assert.True(File.Exists(Path.Combine(dir.File("out"), "flux.safetensors")));
+        Assert.True(File.Exists(Path.Combine(dir.File("out"), "sd1.safetensors")));
+    }
+
+    [Fact]
     public void A_broken_gguf_fails_with_its_named_error()
     {
         using var dir = new TempDir();
