@@ -27,6 +27,9 @@ internal static class GgufReader
     /// <summary>The most elements an array value may declare (<c>GGUF_MAX_ARRAY_ELEMENTS</c>).</summary>
     public const ulong MaxArrayElements = 1UL << 30;
 
+    /// <summary>The most metadata keys SafeCkpt reads (real files hold a few dozen; a tokenizer is one array key).</summary>
+    public const long MaxKeys = 1_000_000;
+
     /// <summary>The most dimensions a tensor may have (<c>GGML_MAX_DIMS</c>).</summary>
     public const int MaxDims = 4;
 
@@ -72,6 +75,11 @@ internal static class GgufReader
         }
 
         long keyCount = Count(cursor, "the key-value count", 8 + 1 + 4 + 1, path);
+        if (keyCount > MaxKeys)
+        {
+            throw Fail(SafeCkptErrorCode.ResourceLimitExceeded, path, 16, $"the header lists {keyCount:N0} metadata keys, above SafeCkpt's limit of {MaxKeys:N0}. Real files hold a few dozen; this file is crafted or corrupt.");
+        }
+
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var origShapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
         var keys = new HashSet<string>(StringComparer.Ordinal);

@@ -154,6 +154,13 @@ public class GgufReaderTests
     }
 
     [Fact]
+    public void More_keys_than_the_limit_are_refused()
+    {
+        var ex = Assert.Throws<InvalidGgufException>(() => OpenBytes(new GgufBytes { KvCountOverride = GgufReader.MaxKeys + 1, Data = new byte[15_000_000] }.Build()));
+        Assert.Equal(SafeCkptErrorCode.ResourceLimitExceeded, ex.Code);
+    }
+
+    [Fact]
     public void A_string_longer_than_the_file_is_refused()
     {
         byte[] bytes = new GgufBytes().Kv("k", 8, BitConverter.GetBytes(ulong.MaxValue - 3)).Build();
