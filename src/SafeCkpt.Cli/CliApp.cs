@@ -20,7 +20,7 @@ internal sealed class CliApp
     private CliApp(Terminal terminal)
     {
         _terminal = terminal;
-        _root = new ToolCommand("safeckpt", "Read, check and convert Stable Diffusion model files (.ckpt, .pt, .pth, .bin PyTorch pickles and zips, .safetensors) without running any code they hold.")
+        _root = new ToolCommand("safeckpt", "Read, check and convert Stable Diffusion model files (.ckpt, .pt, .pth, .bin PyTorch pickles and zips, .safetensors; GGUF read) without running any code they hold.")
         {
             Examples =
             [

@@ -10,7 +10,7 @@ namespace SafeCkpt.Cli;
 internal static class ModelFolder
 {
     /// <summary>The extensions of model files.</summary>
-    public static readonly string[] ModelExtensions = [".safetensors", ".ckpt", ".pt", ".pth", ".bin"];
+    public static readonly string[] ModelExtensions = [".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"];
 
     /// <summary>The model files of a folder, and the subfolders not entered.</summary>
     /// <param name="Files">Full paths of the model files, in ordinal order; symlinked files are included (they are inputs like any other).</param>

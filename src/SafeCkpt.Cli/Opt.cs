@@ -19,7 +19,7 @@ internal static class Opt
     /// <summary><c>-r, --recursive</c>.</summary>
     public static Option<bool> Recursive() => new("--recursive", "-r")
     {
-        Description = "Look for model files (.safetensors, .ckpt, .pt, .pth, .bin) in the subfolders of each DIR too. Symlinked folders are not followed; no folder is visited twice.",
+        Description = "Look for model files (.safetensors, .ckpt, .pt, .pth, .bin, .gguf) in the subfolders of each DIR too. Symlinked folders are not followed; no folder is visited twice.",
     };
 
     /// <summary><c>--max-expansion N</c>.</summary>

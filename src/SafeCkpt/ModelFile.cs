@@ -86,6 +86,8 @@ public sealed class ModelFile : IModelConversion, IDisposable
         {
             case ModelFormat.Safetensors:
                 return new ModelFile(file.Name, format, SafetensorsReader.OpenChecked(file), null);
+            case ModelFormat.Gguf:
+                return new ModelFile(file.Name, format, Formats.Gguf.GgufReader.Open(file), null);
             case var torch when FormatSniffer.IsTorch(torch):
                 TorchCheckpoint ckpt = TorchReaders.Open(file, format, options);
                 return new ModelFile(file.Name, format, ckpt.Tensors, ckpt.Info);

@@ -17,4 +17,7 @@ public enum ModelFormat
 
     /// <summary>A bare pickle stream (some <c>.bin</c>/<c>.pt</c> files).</summary>
     Pickle,
+
+    /// <summary>A GGUF file (llama.cpp, stable-diffusion.cpp, ComfyUI-GGUF): a binary header, metadata and tensor infos, then aligned, possibly quantized tensor data.</summary>
+    Gguf,
 }

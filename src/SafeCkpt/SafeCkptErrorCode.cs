@@ -173,4 +173,25 @@ public enum SafeCkptErrorCode
 
     /// <summary>A file given as a LoRA holds no LoRA weights, or the file given as the model to apply a LoRA to is a LoRA.</summary>
     NotALora,
+
+    /// <summary>A GGUF file has a version SafeCkpt does not read (only 2 and 3 are), or is big-endian.</summary>
+    GgufUnsupportedVersion,
+
+    /// <summary>A GGUF string (key, tensor name or value) is empty where a name is needed, too long, runs past the end of the file, or is not UTF-8.</summary>
+    GgufInvalidString,
+
+    /// <summary>A GGUF metadata value has an unknown type, a nested array, or a type its key does not allow (general.alignment, comfy.gguf.orig_shape.*).</summary>
+    GgufInvalidValue,
+
+    /// <summary>A GGUF tensor info is malformed: too many dimensions, a row length that is not a whole number of blocks, or a shape that does not fit its original shape.</summary>
+    GgufInvalidTensorInfo,
+
+    /// <summary>A GGUF tensor has a ggml type id that does not exist (unknown or removed from ggml).</summary>
+    GgufUnknownTensorType,
+
+    /// <summary>A GGUF alignment is not a power of two, or a tensor's data offset is not a multiple of it.</summary>
+    GgufMisaligned,
+
+    /// <summary>A GGUF tensor is quantized with a ggml type SafeCkpt cannot dequantize (the IQ, TQ, FP4 and Q8_1/Q8_K types).</summary>
+    GgufUnsupportedTensorType,
 }

@@ -89,6 +89,42 @@ public class InvalidCheckpointException : SafeCkptException
     }
 }
 
+/// <summary>
+/// A GGUF file breaks a rule of the format (see <see cref="SafeCkptException.Code"/>: version, strings, value types,
+/// tensor infos, type ids, alignment, offsets), or holds a tensor type SafeCkpt cannot dequantize.
+/// </summary>
+public sealed class InvalidGgufException : InvalidCheckpointException
+{
+    /// <summary>Creates an exception with a message.</summary>
+    /// <param name="message">A message a person can act on.</param>
+    public InvalidGgufException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and the exception that caused it.</summary>
+    /// <param name="message">A message a person can act on.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public InvalidGgufException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an exception with no message (prefer the other constructors).</summary>
+    public InvalidGgufException()
+    {
+    }
+
+    /// <summary>Creates an exception with full detail.</summary>
+    /// <param name="code">The machine-readable reason.</param>
+    /// <param name="filePath">The file concerned.</param>
+    /// <param name="message">A message a person can act on.</param>
+    public InvalidGgufException(SafeCkptErrorCode code, string? filePath, string message)
+        : base(code, filePath, message)
+    {
+    }
+}
+
 /// <summary>The input is not a model format SafeCkpt reads (an HTML page, an archive, an empty file, ...).</summary>
 public sealed class UnsupportedFormatException : InvalidCheckpointException
 {

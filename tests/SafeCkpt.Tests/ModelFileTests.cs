@@ -63,7 +63,6 @@ public class ModelFileTests
     [Theory]
     [InlineData(new byte[] { 0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C, 0, 4 }, "7-Zip")]
     [InlineData(new byte[] { 0x1F, 0x8B, 8, 0 }, "gzip")]
-    [InlineData(new byte[] { (byte)'G', (byte)'G', (byte)'U', (byte)'F', 3, 0, 0, 0 }, "GGUF")]
     [InlineData(new byte[] { (byte)'{', (byte)'"', (byte)'a', (byte)'"', (byte)':', (byte)'1', (byte)'}' }, "JSON text")]
     [InlineData(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, "first bytes: 0102030405060708090a")]
     public void Other_kinds_of_file_are_named(byte[] content, string expected) =>

@@ -19,7 +19,7 @@ internal static class BatchConvert
         string[] files = found.Files;
         if (files.Length == 0)
         {
-            throw new UsageException($"{inputDir} holds no model files (.safetensors, .ckpt, .pt, .pth, .bin){(recursive ? string.Empty : "; add --recursive to look in subfolders")}");
+            throw new UsageException($"{inputDir} holds no model files (.safetensors, .ckpt, .pt, .pth, .bin, .gguf){(recursive ? string.Empty : "; add --recursive to look in subfolders")}");
         }
 
         string extension = o.Format == "ckpt" ? ".ckpt" : ".safetensors";

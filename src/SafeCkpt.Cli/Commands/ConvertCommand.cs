@@ -108,7 +108,7 @@ internal static class ConvertCommand
 
             if (o.Format is not null)
             {
-                throw new UsageException("--format applies to a folder; a single file's format follows OUT's extension (.safetensors, .ckpt, .pt, .pth, .bin)");
+                throw new UsageException("--format applies to a folder; a single file's format follows OUT's extension (.safetensors, .ckpt, .pt, .pth, .bin, .gguf)");
             }
 
             return RunOne(terminal, inputPath, outputPath ?? throw new UsageException("convert needs an output: convert IN OUT, or convert IN -o OUT"), r.GetValue(yaml), o, ct);

@@ -62,7 +62,7 @@ internal static class FileBatch
     {
         if (inputs.Files.Count == 0)
         {
-            throw new UsageException($"{string.Join(", ", paths)} hold{(paths.Count == 1 ? "s" : string.Empty)} no model files (.safetensors, .ckpt, .pt, .pth, .bin){(recursive ? string.Empty : "; add --recursive to look in subfolders")}");
+            throw new UsageException($"{string.Join(", ", paths)} hold{(paths.Count == 1 ? "s" : string.Empty)} no model files (.safetensors, .ckpt, .pt, .pth, .bin, .gguf){(recursive ? string.Empty : "; add --recursive to look in subfolders")}");
         }
     }
 

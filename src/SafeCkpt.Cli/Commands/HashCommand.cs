@@ -10,7 +10,7 @@ internal static class HashCommand
 {
     public static ToolCommand Create(Terminal terminal)
     {
-        Argument<string[]> paths = Opt.Paths("Files to hash, or folders of model files (.safetensors, .ckpt, .pt, .pth, .bin).");
+        Argument<string[]> paths = Opt.Paths("Files to hash, or folders of model files (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         Option<bool> recursive = Opt.Recursive();
         Option<bool> json = Opt.Json("Print one JSON object instead of text: file, bytes, sha256, autov2, oldA1111, and for safetensors dataSha256 and autov3 (several files: {\"files\": [...], \"summary\": {...}}).");
         Option<bool> quiet = Opt.Quiet("No progress line.");

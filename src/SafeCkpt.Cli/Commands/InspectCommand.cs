@@ -17,7 +17,7 @@ internal static class InspectCommand
 
     public static ToolCommand Create(Terminal terminal)
     {
-        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin).");
+        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         var tensors = new Option<bool>("--tensors", "-t") { Description = $"List every tensor (name, dtype, shape, bytes) in file order, not only the {BiggestShown} biggest." };
         Option<bool> recursive = Opt.Recursive();
         Option<bool> json = Opt.Json("Print one JSON object instead of text: format, architecture, components, dtypes, metadata, checkpoint values and every tensor (several files: {\"files\": [...], \"summary\": {...}}).");
@@ -271,6 +271,12 @@ internal static class InspectCommand
             }
         }
 
+        if (t.Gguf is { } gguf)
+        {
+            o.WriteLine($"GGUF:     version {gguf.Version}, alignment {gguf.Alignment}, {Format.Count(gguf.KeyCount)} keys, architecture {gguf.Architecture ?? "(none)"}{(gguf.Reshaped.Count > 0 ? $", {Format.Count(gguf.Reshaped.Count)} reshaped tensors restored from comfy.gguf.orig_shape" : string.Empty)}");
+            o.WriteLine($"Stored:   {string.Join(", ", gguf.Types.Values.GroupBy(x => x).OrderBy(g => (int)g.Key).Select(g => $"{Formats.Gguf.GgmlTypes.Name(g.Key)} x{Format.Count(g.Count())}"))} (quantized tensors read as their F32 dequantization)");
+        }
+
         if (model.Checkpoint is { } ckpt)
         {
             o.WriteLine($"State dict: {ckpt.StateDictPath ?? "(top level)"}");
@@ -300,10 +306,18 @@ internal static class InspectCommand
         o.WriteLine(allTensors || t.Count <= BiggestShown
             ? $"Tensors ({Format.Count(t.Count)}):"
             : $"Biggest tensors ({BiggestShown} of {Format.Count(t.Count)}; --tensors lists all):");
-        Table table = Terminal.Table("NAME", "DTYPE", "SHAPE", ">BYTES");
+        Formats.Gguf.GgufLayout? stored = t.Gguf;
+        Table table = stored is null ? Terminal.Table("NAME", "DTYPE", "SHAPE", ">BYTES") : Terminal.Table("NAME", "DTYPE", "STORED", "SHAPE", ">BYTES");
         foreach (TensorInfo x in shown)
         {
-            table.AddRow(new Text(x.Name), new Text(x.DType.ToSafetensorsName()), new Text(x.FormatShape()), new Text(Format.Count(x.ByteLength)));
+            var cells = new List<Text> { new(x.Name), new(x.DType.ToSafetensorsName()) };
+            if (stored is not null)
+            {
+                cells.Add(new Text(Formats.Gguf.GgmlTypes.Name(stored.Types[x.Name])));
+            }
+
+            cells.AddRange([new(x.FormatShape()), new(Format.Count(x.ByteLength))]);
+            table.AddRow(cells);
         }
 
         terminal.Write(table);
@@ -359,12 +373,36 @@ internal static class InspectCommand
             w.WriteEndObject();
         }
 
+        if (t.Gguf is { } gguf)
+        {
+            w.WriteStartObject("gguf");
+            w.WriteNumber("version", gguf.Version);
+            w.WriteNumber("alignment", gguf.Alignment);
+            w.WriteNumber("keyCount", gguf.KeyCount);
+            if (gguf.Architecture is null)
+            {
+                w.WriteNull("architecture");
+            }
+            else
+            {
+                w.WriteString("architecture", gguf.Architecture);
+            }
+
+            w.WriteEndObject();
+        }
+
         w.WriteStartArray("tensors");
         foreach (TensorInfo x in t.Tensors)
         {
             w.WriteStartObject();
             w.WriteString("name", x.Name);
             w.WriteString("dtype", x.DType.ToSafetensorsName());
+            if (t.Gguf is { } g)
+            {
+                w.WriteString("stored", Formats.Gguf.GgmlTypes.Name(g.Types[x.Name]));
+                w.WriteBoolean("reshaped", g.Reshaped.Contains(x.Name));
+            }
+
             w.WriteStartArray("shape");
             foreach (long d in x.Shape)
             {

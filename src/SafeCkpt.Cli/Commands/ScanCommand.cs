@@ -15,7 +15,7 @@ internal static class ScanCommand
 
     public static ToolCommand Create(Terminal terminal)
     {
-        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin).");
+        Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         Option<bool> recursive = Opt.Recursive();
         Option<bool> json = Opt.Json("Print one JSON object instead of text: file, format, verdict, error, and every finding with its record and offsets (several files: {\"files\": [...], \"summary\": {...}}).");
         Option<bool> quiet = Opt.Quiet("No progress line while several files are scanned.");

@@ -28,6 +28,12 @@ internal static class FormatSniffer
             return (ModelFormat.TorchZip, "PyTorch zip checkpoint");
         }
 
+        // Before the safetensors check: "GGUF" read as a header length is huge, and byte 8 may well be '{'.
+        if (head.StartsWith(Formats.Gguf.GgufReader.Magic))
+        {
+            return (ModelFormat.Gguf, "GGUF");
+        }
+
         // Before the pickle checks: a safetensors header length such as 0x280 also starts with the bytes 80 02.
         if (LooksLikeSafetensors(head) && (SafetensorsLayout.DataStart(SafetensorsLayout.ReadPrefix(head), fileLength) >= 0 || !StartsLikePickle(head)))
         {
@@ -110,11 +116,6 @@ internal static class FormatSniffer
             return "a JSON text file, not a model (a config or index file?). Open the model file it refers to.";
         }
 
-        if (head.StartsWith("GGUF"u8))
-        {
-            return "a GGUF file (llama.cpp / stable-diffusion.cpp format), which SafeCkpt does not read.";
-        }
-
         if (head.StartsWith((ReadOnlySpan<byte>)[0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]))
         {
             return "a 7-Zip archive. Extract the model from it first.";
@@ -171,6 +172,6 @@ internal static class FormatSniffer
         }
 
         string hex = Convert.ToHexString(head[..Math.Min(head.Length, 16)]).ToLowerInvariant();
-        return $"not a recognised model format (first bytes: {hex}). SafeCkpt reads .safetensors and PyTorch .ckpt/.pt/.pth/.bin files; the file may be damaged or of another kind.";
+        return $"not a recognised model format (first bytes: {hex}). SafeCkpt reads .safetensors, GGUF and PyTorch .ckpt/.pt/.pth/.bin files; the file may be damaged or of another kind.";
     }
 }

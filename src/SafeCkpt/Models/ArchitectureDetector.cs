@@ -86,6 +86,11 @@ internal static class ArchitectureDetector
 
         // Metadata first: a known modelspec.architecture decides the id; a disagreement lowers confidence.
         metadata.TryGetValue("modelspec.architecture", out string? spec);
+        if (string.IsNullOrWhiteSpace(spec) && Formats.Gguf.GgufArchitectures.ModelSpecOf(tensors.Gguf?.Architecture) is { } fromGguf)
+        {
+            evidence.Add($"GGUF general.architecture = {tensors.Gguf!.Architecture} (read as modelspec.architecture {fromGguf})");
+            spec = fromGguf;
+        }
         bool conflict = false;
         if (!string.IsNullOrWhiteSpace(spec))
         {

@@ -10,6 +10,7 @@ internal static class DisplayNames
         ModelFormat.TorchZip => "pytorch-zip",
         ModelFormat.TorchLegacy => "pytorch-legacy",
         ModelFormat.Pickle => "pickle",
+        ModelFormat.Gguf => "gguf",
         _ => "unknown",
     };
 

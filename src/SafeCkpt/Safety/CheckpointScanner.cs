@@ -71,7 +71,7 @@ public static class CheckpointScanner
                     notAModel = !walked;
                     error = walked ? PickleErrors.Unsupported(new PickleSource(file.Name, "pickle", 0), 0, $"a protocol 0/1 pickle without a PROTO opcode; torch.load would unpickle it, SafeCkpt opens protocol {MinSupportedProtocol} to {HighestProtocol} pickles only") : null;
                 }
-                else if (format != ModelFormat.Safetensors)
+                else if (format is not (ModelFormat.Safetensors or ModelFormat.Gguf))
                 {
                     error = walkError;
                 }

@@ -233,6 +233,9 @@ public sealed class TensorStore : IReadOnlyCollection<TensorInfo>, IDisposable
     /// <summary>For PyTorch checkpoints, where each tensor sat in the pickle and the values beside them; null otherwise.</summary>
     internal Formats.Torch.PickleLayout? Layout { get; init; }
 
+    /// <summary>For GGUF files, the version, alignment, architecture and each tensor's stored ggml type; null otherwise.</summary>
+    internal Formats.Gguf.GgufLayout? Gguf { get; init; }
+
     /// <summary>The path of the file this store reads, or null for stores built in memory.</summary>
     internal string? FilePath => _owned is FileByteSource f ? f.Name : null;
 
