@@ -164,4 +164,11 @@ public enum SafeCkptErrorCode
 
     /// <summary>No tensor of the name asked for exists in the file.</summary>
     TensorNotFound,
+
+    /// <summary>
+    /// The conversion would have to dequantize or requantize weights it cannot: a quantized format SafeCkpt reads but
+    /// does not convert (bitsandbytes NF4/FP4, nunchaku SVDQuant, ComfyUI's int8, NVFP4, MXFP8, ...), or scaled fp8
+    /// asked to become fp8 again. Converting without a dtype copies such a file as it is.
+    /// </summary>
+    UnsupportedQuantization,
 }
