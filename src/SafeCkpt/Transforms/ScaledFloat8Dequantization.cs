@@ -78,20 +78,24 @@ internal static class ScaledFloat8Dequantization
         var left = a.Layers.Where(l => !done.Contains(l.Weight)).Select(l => l.Name).ToList();
         dropped.UnionWith(a.Markers.Where(m => !left.Any(l => l.StartsWith(m[..^QuantizedFormats.LegacyMarker.Length], StringComparison.Ordinal))));
         plan.Drop(t => dropped.Contains(t.Name), $"scale or config of a dequantized scaled fp8 layer (cast to {target.ToSafetensorsName()})");
+        string metadata = string.Empty;
         if (plan.Metadata.TryGetValue(QuantizedFormats.MetadataKey, out string? json))
         {
             string? rest = QuantizedFormats.WithoutLayers(json, layers.Select(l => l.Name).ToHashSet(StringComparer.Ordinal));
             if (rest is null)
             {
                 plan.Metadata.Remove(QuantizedFormats.MetadataKey);
+                metadata = $", {QuantizedFormats.MetadataKey} removed";
             }
             else
             {
                 plan.Metadata[QuantizedFormats.MetadataKey] = rest;
+                metadata = $", {QuantizedFormats.MetadataKey} keeps the layers left";
             }
         }
 
-        plan.Notes.Add($"scaled fp8: {layers.Length} layers dequantized to {target.ToSafetensorsName()} as ComfyUI does (weight.to({target.ToSafetensorsName()}) * scale.to({target.ToSafetensorsName()})); {dropped.Count} scale, config and marker tensors dropped{(json is null ? string.Empty : $", {QuantizedFormats.MetadataKey} updated")}.");
+        string t = target.ToSafetensorsName();
+        plan.Notes.Add($"scaled fp8: {layers.Length} layers dequantized to {t} as ComfyUI does (weight.to({t}) * scale.to({t})); {dropped.Count} scale, config and marker tensors dropped{metadata}.");
         return done;
     }
 

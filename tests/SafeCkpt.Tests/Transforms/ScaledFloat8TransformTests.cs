@@ -128,6 +128,74 @@ public class ScaledFloat8TransformTests
     }
 
     [Fact]
+    public void SafeCkpt_gives_what_ComfyUIs_own_quantizer_loader_and_dequantizer_gave_for_the_same_file()
+    {
+        // comfyui_expectations.json: tests/consumers/comfyui_scaled_fp8_check.py ran ComfyUI's convert_old_quants,
+        // _load_quantized_module, the quantizer and comfy-kitchen's eager kernels (ComfyUI 4f874c5e, comfy-kitchen
+        // 7d86acf6) on SafeCkpt's files; the two documented differences are asserted as such.
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(Fixtures.Path_("scaled_fp8", "comfyui_expectations.json")));
+        using var dir = new TempDir();
+        var none = new SaveOptions { Provenance = false };
+        foreach ((string layout, ScaledFloat8Layout l) in new[] { ("current", ScaledFloat8Layout.ComfyQuant), ("legacy", ScaledFloat8Layout.LegacyScaledFp8) })
+        {
+            string scaled = dir.File(layout + ".safetensors");
+            using (ModelFile src = ModelFile.Open(Source))
+            {
+                src.ToScaledFloat8(layout: l).SaveSafetensors(scaled, none);
+            }
+
+            using ModelFile s = ModelFile.Open(scaled);
+            var back = new Dictionary<string, ModelFile>();
+            foreach ((string tag, DType to) in new[] { ("fp32", DType.Float32), ("fp16", DType.Float16), ("bf16", DType.BFloat16) })
+            {
+                s.CastTo(to).SaveSafetensors(dir.File($"{layout}-{tag}.safetensors"), none);
+                back[tag] = ModelFile.Open(dir.File($"{layout}-{tag}.safetensors"));
+            }
+
+            try
+            {
+                foreach (JsonProperty layer in doc.RootElement.GetProperty("layers").EnumerateObject())
+                {
+                    JsonElement e = layer.Value;
+                    string scaleName = layer.Name + (l == ScaledFloat8Layout.ComfyQuant ? ".weight_scale" : ".scale_weight");
+                    Assert.Equal(e.GetProperty("weight_sha256").GetString(), Sha(s.Tensors.ReadTensor(layer.Name + ".weight")));
+                    Assert.Equal(e.GetProperty("scale_f32").GetString(), Convert.ToHexString(s.Tensors.ReadTensor(scaleName)).ToLowerInvariant());
+                    foreach ((string tag, ModelFile b) in back)
+                    {
+                        Assert.Equal(e.GetProperty($"dequantized_{tag}_sha256").GetString(), Sha(b.Tensors.ReadTensor(layer.Name + ".weight")));
+                    }
+
+                    JsonElement comfy = e.GetProperty("comfyui_quantize");
+                    if (e.GetProperty("safeckpt_equals_comfyui_quantize").GetBoolean())
+                    {
+                        Assert.Equal(comfy.GetProperty("weight_sha256").GetString(), e.GetProperty("weight_sha256").GetString());
+                    }
+                    else if (layer.Name.EndsWith("ff.net.2", StringComparison.Ordinal))
+                    {
+                        // The all-zero weight: ComfyUI's scale is 0 and every code NaN; SafeCkpt's scale 1 and zeros.
+                        Assert.Equal("00000000", comfy.GetProperty("scale_f32").GetString());
+                        Assert.Equal(48 * 32, comfy.GetProperty("nan_codes").GetInt32());
+                    }
+                    else
+                    {
+                        // The float64 weight: torch refuses ComfyUI's float16-range clamp of a float32 scale.
+                        Assert.Contains("overflow", comfy.GetProperty("error").GetString(), StringComparison.Ordinal);
+                    }
+                }
+            }
+            finally
+            {
+                foreach (ModelFile b in back.Values)
+                {
+                    b.Dispose();
+                }
+            }
+        }
+    }
+
+    private static string Sha(byte[] bytes) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant();
+
+    [Fact]
     public void The_dequantized_weights_are_within_fp8_precision_of_the_source()
     {
         using var dir = new TempDir();
