@@ -94,6 +94,11 @@ internal static class ScaledFloat8Dequantization
             }
         }
 
+        if (a.Layout == QuantLayout.ScalesOnly)
+        {
+            plan.Notes.Add($"scaled fp8: the {layers.Length} layers have .weight_scale tensors but no comfy_quant config or _quantization_metadata; ComfyUI's loader would use these weights without their scales. SafeCkpt applies the scales.");
+        }
+
         string t = target.ToSafetensorsName();
         plan.Notes.Add($"scaled fp8: {layers.Length} layers dequantized to {t} as ComfyUI does (weight.to({t}) * scale.to({t})); {dropped.Count} scale, config and marker tensors dropped{metadata}.");
         return done;

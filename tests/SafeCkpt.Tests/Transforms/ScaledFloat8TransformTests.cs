@@ -357,6 +357,22 @@ public class ScaledFloat8TransformTests
     }
 
     [Fact]
+    public void Scales_without_any_config_are_applied_and_the_plan_says_ComfyUI_would_not()
+    {
+        using ModelFile m = new CheckpointBuilder()
+            .Add("model.diffusion_model.a.weight", DType.Float8E4M3, [2], [0x38, 0xC0])
+            .AddScalar("model.diffusion_model.a.weight_scale", 0.25f)
+            .Build();
+        ConversionPlan p = m.ToFloat32().Plan();
+        Assert.Contains(p.Notes, n => n.Contains("would use these weights without their scales", StringComparison.Ordinal));
+        using var dir = new TempDir();
+        m.ToFloat32().SaveSafetensors(dir.File("f.safetensors"));
+        using ModelFile f = ModelFile.Open(dir.File("f.safetensors"));
+        Assert.Equal([0.25f, -0.5f], f.Tensors.ReadTensorAs<float>("model.diffusion_model.a.weight"));
+        Assert.Single(f.Tensors.Tensors);
+    }
+
+    [Fact]
     public void Dequantizing_part_of_the_layers_keeps_the_rest_in_the_metadata()
     {
         string meta = QuantizedFormats.Metadata(["model.diffusion_model.a", "first_stage_model.b"], "float8_e4m3fn");
