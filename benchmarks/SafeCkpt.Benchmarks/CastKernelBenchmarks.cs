@@ -21,6 +21,8 @@ public class CastKernelBenchmarks
     private double[] _f64Out = [];
     private ushort[] _u16 = [];
     private ushort[] _u16Out = [];
+    private byte[] _f8 = [];
+    private byte[] _f8Out = [];
     private VectorTier _tier;
 
     /// <summary>The tiers this machine accelerates, widest first (a tier it lacks would run emulated).</summary>
@@ -38,6 +40,9 @@ public class CastKernelBenchmarks
         _f32Out = new float[N];
         _f64Out = new double[N];
         _u16Out = new ushort[N];
+        _f8 = new byte[N];
+        CastKernels.SingleToFloat8(_f32, _f8, DType.Float8E4M3, saturate: false, _tier);
+        _f8Out = new byte[N];
     }
 
     [GlobalCleanup]
@@ -70,6 +75,21 @@ public class CastKernelBenchmarks
 
     [Benchmark(Description = "F32->F64")]
     public void SingleToDouble() => CastKernels.SingleToDouble(_f32, _f64Out, _tier);
+
+    [Benchmark(Description = "F32->F8_E4M3")]
+    public void SingleToFloat8E4M3() => CastKernels.SingleToFloat8(_f32, _f8Out, DType.Float8E4M3, false, _tier);
+
+    [Benchmark(Description = "F32->F8_E5M2")]
+    public void SingleToFloat8E5M2() => CastKernels.SingleToFloat8(_f32, _f8Out, DType.Float8E5M2, false, _tier);
+
+    [Benchmark(Description = "F8_E4M3->F32")]
+    public void Float8E4M3ToSingle() => CastKernels.Float8ToSingle(_f8, _f32Out, DType.Float8E4M3, _tier);
+
+    [Benchmark(Description = "F16->F8_E4M3 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void HalfToFloat8() => ElementCast.Convert(DType.Float16, DType.Float8E4M3, MemoryMarshal.AsBytes(_u16.AsSpan()), _f8Out, N);
+
+    [Benchmark(Description = "F16 -> scaled F8_E4M3 (ComfyUI's quantize: scale, round to F16, saturate)")]
+    public void HalfToScaledFloat8() => ScaledFloat8.Quantize(DType.Float16, MemoryMarshal.AsBytes(_u16.AsSpan()), _f8Out, N, 0.05f / 448f, DType.Float8E4M3);
 
     [Benchmark(Description = "F16->BF16 (ElementCast, via F32 in 4 Ki blocks)")]
     public void HalfToBFloat16() => ElementCast.Convert(DType.Float16, DType.BFloat16, MemoryMarshal.AsBytes(_u16.AsSpan()), MemoryMarshal.AsBytes(_u16Out.AsSpan()), N);

@@ -29,14 +29,45 @@ public interface IModelConversion
 /// </example>
 public static class ModelConversions
 {
-    /// <summary>Casts floating tensors (F64, F32, F16, BF16) to <paramref name="dtype"/>; integers and bool never change.</summary>
+    /// <summary>
+    /// Casts floating tensors (F64, F32, F16, BF16, F8_E4M3, F8_E5M2) to <paramref name="dtype"/> with PyTorch's rounding;
+    /// integers and bool never change. Scaled fp8 layers (ComfyUI's) are dequantized into <paramref name="dtype"/> as
+    /// ComfyUI does; other quantized formats are refused. An fp8 <paramref name="dtype"/> casts every component given
+    /// (all when none is): <see cref="ToFloat8"/> casts the diffusion model only.
+    /// </summary>
     /// <param name="model">The model or pipeline.</param>
-    /// <param name="dtype">The floating dtype to write: <see cref="DType.Float16"/>, <see cref="DType.BFloat16"/>, <see cref="DType.Float32"/> or <see cref="DType.Float64"/>.</param>
+    /// <param name="dtype">The floating dtype to write: <see cref="DType.Float16"/>, <see cref="DType.BFloat16"/>, <see cref="DType.Float32"/>, <see cref="DType.Float64"/>, <see cref="DType.Float8E4M3"/> or <see cref="DType.Float8E5M2"/>.</param>
     /// <param name="components">Only these components; none for all.</param>
     /// <returns>A new pipeline.</returns>
     /// <exception cref="ArgumentException"><paramref name="dtype"/> is not one of the floating dtypes casts write.</exception>
     public static ModelPipeline CastTo(this IModelConversion model, DType dtype, params ModelComponent[] components) =>
         Pipeline(model).Apply(new CastTransform(dtype, components));
+
+    /// <summary>
+    /// Casts the diffusion model (UNet / DiT: every floating tensor, norms and biases included) to fp8 with PyTorch's
+    /// <c>.to(torch.float8_e4m3fn)</c> / <c>.to(torch.float8_e5m2)</c> rules (E4M3FN overflow is NaN, E5M2 overflow is
+    /// infinity), as ComfyUI stores an fp8 diffusion model; the VAE, the text encoders and other tensors keep their dtype.
+    /// A file holding one model alone (no checkpoint prefixes) is cast whole.
+    /// </summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="format">The fp8 format.</param>
+    /// <returns>A new pipeline.</returns>
+    public static ModelPipeline ToFloat8(this IModelConversion model, Float8Format format = Float8Format.E4M3FN) =>
+        Pipeline(model).Apply(CastTransform.DiffusionModel(format.ToDType()));
+
+    /// <summary>
+    /// Quantizes the diffusion model's linear weights (rank-2 <c>*.weight</c>) to ComfyUI's scaled fp8: each in fp8 with
+    /// a float32 per-tensor scale <c>max|W| / 448</c> (57344 for E5M2), computed and rounded as ComfyUI computes it, the
+    /// values clamped to the format's range; every other tensor keeps its dtype. ComfyUI loads the file and multiplies
+    /// each weight by its scale; <see cref="CastTo"/> to F16/BF16/F32 dequantizes it the same way.
+    /// </summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="format">The fp8 format of the weights.</param>
+    /// <param name="layout">Where the scales and layer configs go: ComfyUI's current layout, or the legacy <c>scaled_fp8</c> one (E4M3FN only).</param>
+    /// <returns>A new pipeline.</returns>
+    /// <exception cref="ArgumentException">The legacy layout with <see cref="Float8Format.E5M2"/>.</exception>
+    public static ModelPipeline ToScaledFloat8(this IModelConversion model, Float8Format format = Float8Format.E4M3FN, ScaledFloat8Layout layout = ScaledFloat8Layout.ComfyQuant) =>
+        Pipeline(model).Apply(new ScaledFloat8Transform(format.ToDType(), layout));
 
     /// <summary>Casts floating tensors to F16 (integers and bool never change).</summary>
     /// <param name="model">The model or pipeline.</param>

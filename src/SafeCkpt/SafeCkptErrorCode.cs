@@ -194,4 +194,11 @@ public enum SafeCkptErrorCode
 
     /// <summary>A GGUF tensor is quantized with a ggml type SafeCkpt cannot dequantize (the IQ, TQ, FP4 and Q8_1/Q8_K types).</summary>
     GgufUnsupportedTensorType,
+
+    /// <summary>
+    /// The conversion would have to dequantize or requantize weights it cannot: a quantized format SafeCkpt reads but
+    /// does not convert (bitsandbytes NF4/FP4, nunchaku SVDQuant, ComfyUI's int8, NVFP4, MXFP8, ...), or scaled fp8
+    /// asked to become fp8 again. Converting without a dtype copies such a file as it is.
+    /// </summary>
+    UnsupportedQuantization,
 }

@@ -6,8 +6,9 @@ using SafeCkpt.Transforms;
 namespace SafeCkpt.Cli.Commands;
 
 /// <summary>
-/// <c>safeckpt convert IN [OUT | -o OUT] [--dtype fp16|bf16|fp32] [--ema-only | --no-ema] [--vae FILE] [--prune]
-/// [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip] [--yaml] [--overwrite] [--dry-run] [--json]</c>,
+/// <c>safeckpt convert IN [OUT | -o OUT] [--dtype fp16|bf16|fp32|fp8-e4m3fn|fp8-e5m2|fp8-scaled [--legacy-scaled-fp8]]
+/// [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip]
+/// [--yaml] [--overwrite] [--dry-run] [--json]</c>,
 /// or a whole folder with <c>convert DIR -o DIR2</c>. The output format follows OUT's extension; without options the
 /// conversion is lossless.
 /// </summary>
@@ -18,12 +19,13 @@ internal static class ConvertCommand
         var input = new Argument<string>("IN") { Description = "The model file to convert, or a folder of model files." };
         var outputArgument = new Argument<string?>("OUT") { Arity = ArgumentArity.ZeroOrOne, Description = "The output file: its extension sets the format (.safetensors, or .ckpt/.pt/.pth/.bin for a PyTorch checkpoint). For a folder IN, the output folder. The same as -o." };
         var output = new Option<string?>("--out", "-o") { HelpName = "OUT", Description = "The output file (or, for a folder IN, the output folder), instead of OUT." };
-        var dtype = new Option<DType?>("--dtype", "-d")
+        var dtype = new Option<CastChoice?>("--dtype", "-d")
         {
-            HelpName = "fp16|bf16|fp32",
-            Description = "Cast the floating-point tensors (F64, F32, F16, BF16) to this type; integer tensors (CLIP position ids) keep theirs. Without it nothing is cast and the tensors are byte-identical.",
+            HelpName = "TYPE",
+            Description = "Cast the floating-point tensors to TYPE, rounding as PyTorch does; integer tensors (CLIP position ids) keep theirs. fp16, bf16, fp32: every floating tensor (F64, F32, F16, BF16, F8); from a scaled fp8 file, the scaled layers are dequantized as ComfyUI does. fp8-e4m3fn, fp8-e5m2: the diffusion model only (norms and biases too), as ComfyUI stores an fp8 model; the VAE and text encoders keep their type. fp8-scaled (e4m3fn), fp8-scaled-e5m2: ComfyUI's scaled fp8, the diffusion model's linear weights in fp8 with a per-tensor scale, the rest unchanged. Without --dtype nothing is cast and the tensors are byte-identical.",
             CustomParser = r => ParseDType(r),
         };
+        var legacyScaled = new Option<bool>("--legacy-scaled-fp8") { Description = "With --dtype fp8-scaled: write ComfyUI's legacy layout (a scaled_fp8 marker tensor and .scale_weight per layer, which older loaders read) instead of the current one (.weight_scale, .comfy_quant and _quantization_metadata)." };
         var emaOnly = new Option<bool>("--ema-only") { Description = "Put the EMA weights (model_ema.*) in place of the UNet's, and drop the rest of the EMA copy; an error if the file has none." };
         var noEma = new Option<bool>("--no-ema") { Description = "Drop the EMA weights (model_ema.*) and keep the UNet's: a training checkpoint loses about half its size." };
         var vae = new Option<string?>("--vae") { HelpName = "FILE", Description = "Bake in a standalone VAE (.safetensors, .ckpt, .pt; with or without the first_stage_model. prefix): its tensors replace the model's VAE, each shape checked; a model without a VAE gets it added." };
@@ -63,23 +65,29 @@ internal static class ConvertCommand
                 ("safeckpt convert sd15.ckpt -o sd15-ema.ckpt --ema-only --vae vae-ft-mse-840000.safetensors --prune", "the EMA weights as the UNet, a better VAE baked in, junk removed"),
                 ("safeckpt convert sdxl.safetensors sdxl-bf16.safetensors --dtype bf16 --keep-fp32 vae", "bf16 everywhere but the VAE"),
                 ("safeckpt convert model.ckpt out.safetensors --dtype fp16 -n", "the plan; writes nothing"),
+                ("safeckpt convert flux-dev.safetensors flux-dev-fp8.safetensors --dtype fp8-scaled", "ComfyUI's scaled fp8: linear weights in fp8 with a per-tensor scale"),
+                ("safeckpt convert model-fp8-scaled.safetensors model-bf16.safetensors --dtype bf16", "back out of (scaled) fp8, dequantized as ComfyUI does"),
                 ("safeckpt convert ~/Downloads -o ~/models -r --dtype fp16", "a folder, with a summary table"),
             ],
             Notes =
             [
                 ("Exit codes:", ["0 written; 1 contradictory options; 2 an input is invalid or unreadable, or the conversion is refused (no EMA weights, a VAE of another shape); 3 an input holds unsafe content; 4 OUT exists (without --overwrite), is an input, or cannot be written. A folder exits with the worst of its files."]),
             ],
-        }.With(input, outputArgument, output, dtype, noEma, emaOnly, vae, prune, drop, keep, fixClip, noProvenance, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
+        }.With(input, outputArgument, output, dtype, legacyScaled, noEma, emaOnly, vae, prune, drop, keep, fixClip, noProvenance, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
 
         // Contradictions are usage errors, found before any file is opened.
         command.Validators.Add(r =>
         {
             ModelComponent[] dropped = Opt.ValueOrDefault(r, drop) ?? [];
             ModelComponent[] kept = Opt.ValueOrDefault(r, keep) ?? [];
+            CastChoice? cast = Opt.ValueOrDefault(r, dtype);
             string? problem =
                 Opt.ValueOrDefault(r, outputArgument) is not null && Opt.ValueOrDefault(r, output) is not null ? "give the output once: convert IN OUT, or convert IN -o OUT"
                 : Opt.ValueOrDefault(r, emaOnly) && Opt.ValueOrDefault(r, noEma) ? "--ema-only and --no-ema exclude each other"
-                : kept.Length > 0 && Opt.ValueOrDefault(r, dtype) is null ? "--keep-fp32 goes with --dtype (it keeps a component out of the cast)"
+                : kept.Length > 0 && cast is null ? "--keep-fp32 goes with --dtype (it keeps a component out of the cast)"
+                : kept.Length > 0 && cast!.IsFloat8 ? "--keep-fp32 does not go with the fp8 types: they cast only the diffusion model, and the VAE and text encoders keep their type anyway"
+                : Opt.ValueOrDefault(r, legacyScaled) && cast is not { Scaled: true } ? "--legacy-scaled-fp8 goes with --dtype fp8-scaled (it chooses where the scales go)"
+                : Opt.ValueOrDefault(r, legacyScaled) && cast!.Target == DType.Float8E5M2 ? "--legacy-scaled-fp8 holds F8_E4M3 only (ComfyUI's current loader reads every legacy layer as e4m3fn): use --dtype fp8-scaled, or drop --legacy-scaled-fp8"
                 : dropped.Intersect(kept).FirstOrDefault() is var both && both != ModelComponent.Other ? $"--drop {ComponentFlag(both)} and --keep-fp32 {ComponentFlag(both)} contradict each other: the component is either removed or kept"
                 : dropped.Contains(ModelComponent.Vae) && Opt.ValueOrDefault(r, vae) is not null ? "--drop vae and --vae FILE contradict each other: remove the VAE, or bake in FILE"
                 : dropped.Contains(ModelComponent.UNet) && Opt.ValueOrDefault(r, emaOnly) ? "--drop unet and --ema-only contradict each other: --ema-only puts the EMA weights in the UNet's place"
@@ -92,7 +100,8 @@ internal static class ConvertCommand
         });
         command.SetRun((r, ct) =>
         {
-            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], r.GetValue(dtype), r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default) { Provenance = !r.GetValue(noProvenance) };
+            CastChoice? cast = r.GetValue(dtype) is { } c ? c with { Legacy = r.GetValue(legacyScaled) } : null;
+            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], cast, r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default) { Provenance = !r.GetValue(noProvenance) };
             string inputPath = r.GetValue(input)!;
             string? outputPath = r.GetValue(outputArgument) ?? r.GetValue(output);
             if (Directory.Exists(inputPath))
@@ -210,7 +219,7 @@ internal static class ConvertCommand
         $"Wrote {r.OutputPath}: {Format.Count(r.Plan.Tensors.Count)} tensors ({Format.Count(r.Plan.CastCount)} cast, {Format.Count(r.Plan.Dropped.Count)} dropped), {Format.Bytes(new FileInfo(input).Length)} -> {Format.Bytes(r.OutputFileBytes)} in {r.Elapsed.TotalSeconds:0.0} s.";
 
     /// <summary>The conversion options of one command line, turned into a pipeline per model.</summary>
-    internal sealed record Options(bool EmaOnly, bool NoEma, ModelComponent[] Drop, ModelComponent[] Keep, DType? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format, bool Quiet, OpenOptions Open)
+    internal sealed record Options(bool EmaOnly, bool NoEma, ModelComponent[] Drop, ModelComponent[] Keep, CastChoice? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format, bool Quiet, OpenOptions Open)
     {
         /// <summary>Record the output's provenance (off with --no-provenance).</summary>
         public bool Provenance { get; init; } = true;
@@ -247,14 +256,28 @@ internal static class ConvertCommand
                 p = p.FixClipPositionIds();
             }
 
-            if (DType is { } target)
+            if (DType is { Scaled: true } scaled)
+            {
+                p = p.Apply(new ScaledFloat8Transform(scaled.Target, scaled.Legacy ? ScaledFloat8Layout.LegacyScaledFp8 : ScaledFloat8Layout.ComfyQuant));
+            }
+            else if (DType is { IsFloat8: true } fp8)
+            {
+                p = p.Apply(CastTransform.DiffusionModel(fp8.Target));
+            }
+            else if (DType is { } plain)
             {
                 ModelComponent[] cast = Keep.Length == 0 ? [] : Enum.GetValues<ModelComponent>().Except(Keep).ToArray();
-                p = p.Apply(new CastTransform(target, cast));
+                p = p.Apply(new CastTransform(plain.Target, cast));
             }
 
             return p;
         }
+    }
+
+    /// <summary>What <c>--dtype</c> asks for: a plain cast to <paramref name="Target"/>, or (<paramref name="Scaled"/>) ComfyUI's scaled fp8 in that format.</summary>
+    internal sealed record CastChoice(DType Target, bool Scaled = false, bool Legacy = false)
+    {
+        public bool IsFloat8 => Target is DType.Float8E4M3 or DType.Float8E5M2;
     }
 
     internal static bool OutputIsCkpt(string output) => Path.GetExtension(output).ToLowerInvariant() switch
@@ -289,19 +312,27 @@ internal static class ConvertCommand
         return [.. components];
     }
 
-    private static DType? ParseDType(System.CommandLine.Parsing.ArgumentResult r)
+    private static CastChoice? ParseDType(System.CommandLine.Parsing.ArgumentResult r)
     {
         string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : string.Empty;
         switch (text)
         {
             case "fp16" or "f16" or "half":
-                return DType.Float16;
+                return new CastChoice(DType.Float16);
             case "bf16":
-                return DType.BFloat16;
+                return new CastChoice(DType.BFloat16);
             case "fp32" or "f32" or "float":
-                return DType.Float32;
+                return new CastChoice(DType.Float32);
+            case "fp8" or "fp8-e4m3fn" or "float8_e4m3fn" or "f8_e4m3":
+                return new CastChoice(DType.Float8E4M3);
+            case "fp8-e5m2" or "float8_e5m2" or "f8_e5m2":
+                return new CastChoice(DType.Float8E5M2);
+            case "fp8-scaled" or "fp8_scaled" or "fp8-scaled-e4m3fn":
+                return new CastChoice(DType.Float8E4M3, Scaled: true);
+            case "fp8-scaled-e5m2":
+                return new CastChoice(DType.Float8E5M2, Scaled: true);
             default:
-                r.AddError($"--dtype takes fp16, bf16 or fp32, not '{text}'");
+                r.AddError($"--dtype takes fp16, bf16, fp32, fp8-e4m3fn, fp8-e5m2 or fp8-scaled, not '{text}'");
                 return null;
         }
     }

@@ -20,10 +20,10 @@ internal static class InspectCommand
         Argument<string[]> paths = Opt.Paths("Model files, or folders of them (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         var tensors = new Option<bool>("--tensors", "-t") { Description = $"List every tensor (name, dtype, shape, bytes) in file order, not only the {BiggestShown} biggest." };
         Option<bool> recursive = Opt.Recursive();
-        Option<bool> json = Opt.Json("Print one JSON object instead of text: format, architecture, components, dtypes, metadata, checkpoint values and every tensor (several files: {\"files\": [...], \"summary\": {...}}).");
+        Option<bool> json = Opt.Json("Print one JSON object instead of text: format, architecture, components, quantization, dtypes, metadata, checkpoint values and every tensor (several files: {\"files\": [...], \"summary\": {...}}).");
         Option<bool> quiet = Opt.Quiet("No progress line while several files are read.");
         Option<int?> maxExpansion = Opt.MaxExpansion();
-        ToolCommand command = new ToolCommand("inspect", "Show what a model file is (architecture, prediction type, size, precision, EMA, VAE, text encoders, CLIP position ids, what convert would save) and what it holds: format, dtypes, metadata, a PyTorch checkpoint's other values and storage sharing, and its biggest tensors. Several files or a folder give one line each and a summary.")
+        ToolCommand command = new ToolCommand("inspect", "Show what a model file is (architecture, prediction type, size, precision, quantized formats such as fp8 scaled, EMA, VAE, text encoders, CLIP position ids, what convert would save) and what it holds: format, dtypes, metadata, a PyTorch checkpoint's other values and storage sharing, and its biggest tensors. Several files or a folder give one line each and a summary.")
         {
             Examples =
             [
@@ -212,6 +212,11 @@ internal static class InspectCommand
         o.WriteLine($"Predicts: {PredictionName(r.PredictionType)}{(r.Markers.Count > 0 ? $" (markers: {string.Join(", ", r.Markers)})" : string.Empty)}");
         o.WriteLine($"Size:     {Format.Count(r.Parameters)} parameters, {Format.Bytes(r.Bytes)}");
         o.WriteLine($"Precision: {string.Join(", ", r.Components.Select(c => $"{ComponentName(c.Component)} {string.Join("+", c.DTypeBytes.Keys.Select(d => d.ToSafetensorsName()))} ({Format.Bytes(c.Bytes)})"))}");
+        if (QuantizedFormats.Describe(model.Tensors) is { } q)
+        {
+            o.WriteLine($"Quantized: {q.Description}");
+        }
+
         o.WriteLine($"EMA:      {r.Ema switch { EmaState.BothSets => "both sets (UNet and model_ema.*)", EmaState.EmaOnly => "EMA weights only (model_ema.*)", _ => "none" }}");
         o.WriteLine($"VAE:      {(r.HasVae ? "included" : "none")}");
         o.WriteLine($"Text encoders: {(r.TextEncoders.Count == 0 ? "none" : string.Join(", ", r.TextEncoders))}");
@@ -474,6 +479,19 @@ internal static class InspectCommand
 
         w.WriteEndArray();
         JsonOutput.WriteStrings(w, "markers", r.Markers);
+        if (QuantizedFormats.Describe(model.Tensors) is { } q)
+        {
+            w.WriteStartObject("quantization");
+            w.WriteString("id", q.Id);
+            w.WriteString("description", q.Description);
+            w.WriteBoolean("convertible", q.Convertible);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("quantization");
+        }
+
         if (ConvertEstimate(model, r) is { } est)
         {
             w.WriteStartObject("convertEstimate");

@@ -196,6 +196,8 @@ internal sealed class Provenance : IDisposable
         DType.BFloat16 => "bf16",
         DType.Float32 => "fp32",
         DType.Float64 => "fp64",
+        DType.Float8E4M3 => "fp8-e4m3fn",
+        DType.Float8E5M2 => "fp8-e5m2",
         _ => d.ToSafetensorsName().ToLowerInvariant(),
     };
 

@@ -5,9 +5,10 @@ using SafeCkpt.Tensors;
 namespace SafeCkpt.Numerics;
 
 /// <summary>
-/// Converts a run of elements between floating dtypes (F64, F32, F16, BF16) through <see cref="CastKernels"/>.
-/// Conversions without a direct kernel go through float32 in small blocks, exactly as PyTorch does (for example
-/// F16→BF16 is <c>bf16(float(h))</c>, F64→F16 is <c>half(float(d))</c>).
+/// Converts a run of elements between floating dtypes (F64, F32, F16, BF16, F8_E4M3, F8_E5M2) through
+/// <see cref="CastKernels"/>. Conversions without a direct kernel go through float32 in small blocks, exactly as
+/// PyTorch does (for example F16→BF16 is <c>bf16(float(h))</c>, F64→F16 is <c>half(float(d))</c>, F64→F8 is
+/// <c>fp8(float(d))</c>: two roundings, F8→F16 is <c>half(float(q))</c>: exact).
 /// </summary>
 internal static class ElementCast
 {
@@ -16,8 +17,8 @@ internal static class ElementCast
     /// <summary>Whether a conversion between the two dtypes is supported.</summary>
     public static bool CanConvert(DType from, DType to) => from == to || (IsCastable(from) && IsCastable(to));
 
-    /// <summary>The dtypes casts apply to.</summary>
-    public static bool IsCastable(DType dtype) => dtype is DType.Float64 or DType.Float32 or DType.Float16 or DType.BFloat16;
+    /// <summary>The dtypes casts apply to, from and to.</summary>
+    public static bool IsCastable(DType dtype) => dtype is DType.Float64 or DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float8E4M3 or DType.Float8E5M2;
 
     /// <summary>
     /// Converts <paramref name="count"/> elements from <paramref name="source"/> (dtype <paramref name="from"/>) into
@@ -55,6 +56,12 @@ internal static class ElementCast
             case (DType.Float32, DType.Float64):
                 CastKernels.SingleToDouble(MemoryMarshal.Cast<byte, float>(source), MemoryMarshal.Cast<byte, double>(destination));
                 return;
+            case (DType.Float32, DType.Float8E4M3 or DType.Float8E5M2):
+                CastKernels.SingleToFloat8(MemoryMarshal.Cast<byte, float>(source), destination, to);
+                return;
+            case (DType.Float8E4M3 or DType.Float8E5M2, DType.Float32):
+                CastKernels.Float8ToSingle(source, MemoryMarshal.Cast<byte, float>(destination), from);
+                return;
         }
 
         if (!CanConvert(from, to))
@@ -72,8 +79,8 @@ internal static class ElementCast
             Span<byte> d = destination.Slice(i * toSize, n * toSize);
             if (to == DType.BFloat16)
             {
-                // PyTorch's F16 → BF16 kernel writes NaN as 0x7FC0; its F32 and F64 vector kernels write 0xFFFF.
-                CastKernels.SingleToBFloat16(MemoryMarshal.Cast<byte, float>(mid[..(n * 4)]), MemoryMarshal.Cast<byte, ushort>(d), from == DType.Float16 ? (ushort)0x7FC0 : (ushort)0xFFFF);
+                // PyTorch's F16 → BF16 kernel and c10's scalar F8 → BF16 write NaN as 0x7FC0; its F32 and F64 vector kernels write 0xFFFF.
+                CastKernels.SingleToBFloat16(MemoryMarshal.Cast<byte, float>(mid[..(n * 4)]), MemoryMarshal.Cast<byte, ushort>(d), from is DType.Float16 or DType.Float8E4M3 or DType.Float8E5M2 ? (ushort)0x7FC0 : (ushort)0xFFFF);
             }
             else
             {

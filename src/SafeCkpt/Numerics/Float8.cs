@@ -6,13 +6,16 @@ namespace SafeCkpt.Numerics;
 /// The 8-bit float formats, decoded through one 256-entry table each: E4M3FN (bias 7, no infinities, S.1111.111 is
 /// NaN), E5M2 (bias 15, IEEE infinities and NaNs), the FNUZ variants (bias 8 and 16, 0x80 is the only NaN, no
 /// negative zero) and E8M0 (an unsigned power of two 2^(e-127), 0xFF is NaN), as torch and ml_dtypes define them.
+/// The E4M3FN and E5M2 tables hold PyTorch's exact float32 bits, NaNs included (c10's scalar conversion: E4M3FN's NaN
+/// is <c>0x7FF00000 | sign</c>; E5M2 widens as the float16 it is the top byte of, NaNs quietened), so they are the
+/// scalar reference of <see cref="CastKernels.Float8ToSingle(ReadOnlySpan{byte}, Span{float}, DType)"/>.
 /// </summary>
 internal static class Float8
 {
-    private static readonly float[] E4M3 = Table(b => Decode(b, 4, 3, 7, ieee: false, fnuz: false));
-    private static readonly float[] E5M2 = Table(b => Decode(b, 5, 2, 15, ieee: true, fnuz: false));
-    private static readonly float[] E4M3Fnuz = Table(b => Decode(b, 4, 3, 8, ieee: false, fnuz: true));
-    private static readonly float[] E5M2Fnuz = Table(b => Decode(b, 5, 2, 16, ieee: false, fnuz: true));
+    private static readonly float[] E4M3 = Table(b => Decode(b, 4, 3, 7, fnuz: false));
+    private static readonly float[] E5M2 = Table(b => (float)BitConverter.UInt16BitsToHalf((ushort)(b << 8)));
+    private static readonly float[] E4M3Fnuz = Table(b => Decode(b, 4, 3, 8, fnuz: true));
+    private static readonly float[] E5M2Fnuz = Table(b => Decode(b, 5, 2, 16, fnuz: true));
     private static readonly float[] E8M0 = Table(b => b == 0xFF ? float.NaN : MathF.ScaleB(1f, b - 127));
 
     /// <summary>Whether the dtype is one of the 8-bit floats.</summary>
@@ -41,7 +44,7 @@ internal static class Float8
 
     private static float[] Table(Func<int, float> decode) => [.. Enumerable.Range(0, 256).Select(decode)];
 
-    private static float Decode(int b, int exponentBits, int mantissaBits, int bias, bool ieee, bool fnuz)
+    private static float Decode(int b, int exponentBits, int mantissaBits, int bias, bool fnuz)
     {
         int sign = b >> 7;
         int e = (b >> mantissaBits) & ((1 << exponentBits) - 1);
@@ -52,14 +55,10 @@ internal static class Float8
             return float.NaN;
         }
 
-        if (ieee && e == maxE)
+        if (!fnuz && e == maxE && m == (1 << mantissaBits) - 1)
         {
-            return m == 0 ? (sign == 1 ? float.NegativeInfinity : float.PositiveInfinity) : float.NaN;
-        }
-
-        if (!ieee && !fnuz && e == maxE && m == (1 << mantissaBits) - 1)
-        {
-            return float.NaN;
+            // E4M3FN's S.1111.111: c10 widens it to 0x7FF00000 | sign.
+            return BitConverter.UInt32BitsToSingle(0x7FF00000u | ((uint)sign << 31));
         }
 
         float magnitude = e == 0

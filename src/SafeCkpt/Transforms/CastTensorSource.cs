@@ -4,26 +4,33 @@ using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Transforms;
 
+/// <summary>Converts <paramref name="count"/> elements of <paramref name="source"/> into <paramref name="destination"/>.</summary>
+internal delegate void ElementConverter(ReadOnlySpan<byte> source, Span<byte> destination, int count);
+
 /// <summary>
 /// A tensor source that yields another source's elements cast to a new dtype: reading a range of the output reads
 /// the matching range of the input once, into a pooled buffer, and converts it. It chooses no chunk size of its own:
-/// the caller (the save's streaming loop) bounds each request.
+/// the caller (the save's streaming loop) bounds each request. Other element-wise conversions (scaled fp8
+/// quantization and dequantization) run through it with their own converter.
 /// </summary>
 internal sealed class CastTensorSource : TensorSource
 {
     private readonly TensorSource _inner;
-    private readonly DType _from;
-    private readonly DType _to;
+    private readonly ElementConverter _convert;
     private readonly int _fromSize;
     private readonly int _toSize;
 
     public CastTensorSource(TensorSource inner, DType from, DType to)
+        : this(inner, from.BitSize() / 8, to.BitSize() / 8, (s, d, n) => ElementCast.Convert(from, to, s, d, n))
+    {
+    }
+
+    public CastTensorSource(TensorSource inner, int fromSize, int toSize, ElementConverter convert)
     {
         _inner = inner;
-        _from = from;
-        _to = to;
-        _fromSize = from.BitSize() / 8;
-        _toSize = to.BitSize() / 8;
+        _convert = convert;
+        _fromSize = fromSize;
+        _toSize = toSize;
         Length = inner.Length / _fromSize * _toSize;
     }
 
@@ -44,7 +51,7 @@ internal sealed class CastTensorSource : TensorSource
         int count = destination.Length / _toSize;
         using SpanOwner<byte> input = SpanOwner<byte>.Allocate(count * _fromSize);
         _inner.Read(first * _fromSize, input.Span);
-        ElementCast.Convert(_from, _to, input.Span, destination, count);
+        _convert(input.Span, destination, count);
     }
 
     private void ReadUnaligned(long offset, Span<byte> destination)

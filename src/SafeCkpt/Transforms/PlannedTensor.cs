@@ -10,7 +10,7 @@ namespace SafeCkpt.Transforms;
 /// </summary>
 public sealed class PlannedTensor
 {
-    internal PlannedTensor(string name, TensorInfo source, TensorSource input, DType? castTo, string origin, string? slot = null)
+    internal PlannedTensor(string name, TensorInfo source, TensorSource input, DType? castTo, string origin, string? slot = null, TensorSource? encoded = null)
     {
         Name = name;
         Slot = slot;
@@ -20,8 +20,10 @@ public sealed class PlannedTensor
         Origin = origin;
         Output = new TensorInfo(name, castTo ?? source.DType, source.Shape);
 
-        // The one place a cast becomes a byte source: the cast transform chose the dtype, this executes it lazily.
-        Data = Output.DType == source.DType ? input : new CastTensorSource(input, source.DType, Output.DType);
+        // The one place a cast becomes a byte source: the cast transform chose the dtype, this executes it lazily; a
+        // transform that computes the bytes itself (scaled fp8) gives them as encoded.
+        Encoded = encoded;
+        Data = encoded ?? (Output.DType == source.DType ? input : new CastTensorSource(input, source.DType, Output.DType));
     }
 
     /// <summary>The name the tensor will be written under.</summary>
@@ -59,13 +61,19 @@ public sealed class PlannedTensor
 
     internal DType? CastTo { get; }
 
+    /// <summary>Bytes a transform computes for the output dtype instead of a plain cast (scaled fp8 quantization and
+    /// dequantization); kept through renames, dropped by a new cast or new data.</summary>
+    internal TensorSource? Encoded { get; }
+
     /// <summary>The tensor's name in the source file's layout (kept through renames and swaps); null for a tensor the plan added.</summary>
     internal string? Slot { get; }
 
     /// <inheritdoc/>
     public override string ToString() => IsCast ? $"{Name} {Source.DType.ToSafetensorsName()}->{DType.ToSafetensorsName()} {Source.FormatShape()}" : $"{Name} {DType.ToSafetensorsName()} {Source.FormatShape()}";
 
-    internal PlannedTensor WithName(string name) => new(name, Source, Input, CastTo, Origin, Slot);
+    internal PlannedTensor WithName(string name) => new(name, Source, Input, CastTo, Origin, Slot, Encoded);
+
+    internal PlannedTensor WithEncoded(DType dtype, TensorSource encoded) => new(Name, Source, Input, dtype, Origin, Slot, encoded);
 
     internal PlannedTensor WithCast(DType? castTo) => new(Name, Source, Input, castTo, Origin, Slot);
 

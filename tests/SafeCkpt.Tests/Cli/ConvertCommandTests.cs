@@ -96,7 +96,7 @@ public class ConvertCommandTests
 
     [Theory]
     [InlineData("--ema-only", "--no-ema")]
-    [InlineData("--dtype", "fp8")]
+    [InlineData("--dtype", "fp4")]
     [InlineData("--drop", "lora")]
     [InlineData("--keep-fp32", "vae")]
     public void Contradictory_or_unknown_options_exit_1(params string[] options)

@@ -110,7 +110,7 @@ public class HelpTests
     [InlineData("inspect", "inspect needs FILE or DIR")]
     [InlineData("diff a.safetensors", "diff needs B")]
     [InlineData("convert", "convert needs IN")]
-    [InlineData("convert a.ckpt b.safetensors --dtype fp8", "--dtype takes fp16, bf16 or fp32, not 'fp8'")]
+    [InlineData("convert a.ckpt b.safetensors --dtype fp4", "--dtype takes fp16, bf16, fp32, fp8-e4m3fn, fp8-e5m2 or fp8-scaled, not 'fp4'")]
     [InlineData("inspect a.ckpt --max-expansion 0", "--max-expansion needs a whole number of at least 1, not '0'")]
     [InlineData("diff a b --tolerance x", "--tolerance needs a number of at least 0, such as 1e-3, not 'x'")]
     [InlineData("diff a b c", "unexpected argument 'c'")]

@@ -1508,6 +1508,19 @@ def source_tensors(key, entry):
     return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
 
 
+def widen_fp8(raw, dtype, to):
+    """fp8 bytes widened to F32/F16/BF16/F64 bytes by torch's rules (make_fp8_fixtures.decode)."""
+    import numpy as np
+    from make_fp8_fixtures import decode as fp8_decode
+    f32, f16, bf16 = fp8_decode("e4m3fn" if dtype == "F8_E4M3" else "e5m2")
+    codes = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+    table = {"F32": f32, "F16": f16, "BF16": bf16, "F64": f32}[to]
+    out = table[codes]
+    if to == "F64":
+        out = out.astype(np.uint32).view(np.float32).astype(np.float64)
+    return out.astype(out.dtype.newbyteorder("<")).tobytes()
+
+
 def expected_for(key, entry, float_dtype, skip):
     torch = T()
     _, s2t = torch_st_tables()
@@ -1521,6 +1534,10 @@ def expected_for(key, entry, float_dtype, skip):
         if float_dtype and t["dtype"] in FLOAT_ST and t["dtype"] != float_dtype:
             conv = src[n].detach().to(s2t[float_dtype])
             raw = tensor_bytes(conv)
+            e = {"dtype": float_dtype, "shape": t["shape"], "sha256": sha256(raw), "raw": raw}
+        # fp8 widens exactly (torch 1.13 has no fp8: the decode tables of make_fp8_fixtures.py, torch's rules).
+        elif float_dtype and t["dtype"] in ("F8_E4M3", "F8_E5M2"):
+            raw = widen_fp8(read_safetensors(os.path.join(HERE, key), strict=False)["tensors"][n]["raw"], t["dtype"], float_dtype)
             e = {"dtype": float_dtype, "shape": t["shape"], "sha256": sha256(raw), "raw": raw}
         exp[n] = e
     return exp

@@ -199,7 +199,7 @@ public class CastKernelsTests
         }
 
         byte[] source = MemoryMarshal.AsBytes(bits.AsSpan()).ToArray();
-        foreach (string kernel in new[] { "F32->F16", "F32->BF16", "F32->BF16 (NaN 0x7FC0)", "F32->F64" })
+        foreach (string kernel in new[] { "F32->F16", "F32->BF16", "F32->BF16 (NaN 0x7FC0)", "F32->F64", "F32->F8_E4M3", "F32->F8_E5M2", "F32->F8_E4M3 (saturating)", "F32->F8_E5M2 (saturating)" })
         {
             CastCase.All[kernel].AssertTierMatchesReference(source, Tier(tier));
         }
@@ -208,12 +208,12 @@ public class CastKernelsTests
     [ExhaustiveFact]
     public void Every_accelerated_tier_matches_the_scalar_reference_on_every_float32_bit_pattern()
     {
-        // All 2^32 patterns through F32->F16, F32->BF16 (both NaN values) and F32->F64, in blocks of 4 Mi; about
-        // 90 s with two accelerated tiers. Run with SAFECKPT_EXHAUSTIVE=1.
+        // All 2^32 patterns through F32->F16, F32->BF16 (both NaN values), F32->F64 and F32->F8 (both formats, plain and
+        // saturating), in blocks of 4 Mi; a few minutes with two accelerated tiers. Run with SAFECKPT_EXHAUSTIVE=1.
         const int Block = 1 << 22;
         var bits = new uint[Block];
         VectorTier[] tiers = [.. Enum.GetValues<VectorTier>().Where(t => t != VectorTier.Scalar && t <= CastKernels.HardwareTier)];
-        CastCase[] kernels = [.. new[] { "F32->F16", "F32->BF16", "F32->BF16 (NaN 0x7FC0)", "F32->F64" }.Select(n => CastCase.All[n])];
+        CastCase[] kernels = [.. new[] { "F32->F16", "F32->BF16", "F32->BF16 (NaN 0x7FC0)", "F32->F64", "F32->F8_E4M3", "F32->F8_E5M2", "F32->F8_E4M3 (saturating)", "F32->F8_E5M2 (saturating)" }.Select(n => CastCase.All[n])];
         for (long start = 0; start < 1L << 32; start += Block)
         {
             for (int i = 0; i < Block; i++)

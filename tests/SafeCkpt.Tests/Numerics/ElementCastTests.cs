@@ -12,7 +12,7 @@ namespace SafeCkpt.Tests.Numerics;
 [Collection(nameof(CastTierOverride))]
 public class ElementCastTests
 {
-    private static readonly DType[] Floating = [DType.Float64, DType.Float32, DType.Float16, DType.BFloat16];
+    private static readonly DType[] Floating = [DType.Float64, DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3, DType.Float8E5M2];
 
     public static TheoryData<string, DType, DType, string, string> CastsTorchRecorded()
     {

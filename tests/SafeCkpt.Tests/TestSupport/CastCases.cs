@@ -55,6 +55,12 @@ internal sealed class CastCase
         Make<ushort, ushort, float>("BF16->F32", FloatBits.F16, (s, d, t) => CastKernels.BFloat16ToSingle(s, d, t), (s, d) => CastKernels.BFloat16ToSingleScalar(s, d)),
         Make<ulong, double, float>("F64->F32", FloatBits.F64, (s, d, t) => CastKernels.DoubleToSingle(s, d, t), (s, d) => CastKernels.DoubleToSingleScalar(s, d)),
         Make<uint, float, double>("F32->F64", FloatBits.F32, (s, d, t) => CastKernels.SingleToDouble(s, d, t), (s, d) => CastKernels.SingleToDoubleScalar(s, d)),
+        Make<uint, float, byte>("F32->F8_E4M3", FloatBits.F32, (s, d, t) => CastKernels.SingleToFloat8(s, d, DType.Float8E4M3, false, t), (s, d) => CastKernels.SingleToFloat8Scalar(s, d, DType.Float8E4M3)),
+        Make<uint, float, byte>("F32->F8_E5M2", FloatBits.F32, (s, d, t) => CastKernels.SingleToFloat8(s, d, DType.Float8E5M2, false, t), (s, d) => CastKernels.SingleToFloat8Scalar(s, d, DType.Float8E5M2)),
+        Make<uint, float, byte>("F32->F8_E4M3 (saturating)", FloatBits.F32, (s, d, t) => CastKernels.SingleToFloat8(s, d, DType.Float8E4M3, true, t), (s, d) => CastKernels.SingleToFloat8Scalar(s, d, DType.Float8E4M3, true)),
+        Make<uint, float, byte>("F32->F8_E5M2 (saturating)", FloatBits.F32, (s, d, t) => CastKernels.SingleToFloat8(s, d, DType.Float8E5M2, true, t), (s, d) => CastKernels.SingleToFloat8Scalar(s, d, DType.Float8E5M2, true)),
+        Make<byte, byte, float>("F8_E4M3->F32", FloatBits.F8, (s, d, t) => CastKernels.Float8ToSingle(s, d, DType.Float8E4M3, t), (s, d) => CastKernels.Float8ToSingleScalar(s, d, DType.Float8E4M3)),
+        Make<byte, byte, float>("F8_E5M2->F32", FloatBits.F8, (s, d, t) => CastKernels.Float8ToSingle(s, d, DType.Float8E5M2, t), (s, d) => CastKernels.Float8ToSingleScalar(s, d, DType.Float8E5M2)),
     }.ToDictionary(c => c.Name);
 
     /// <summary>A reproducible source of <paramref name="count"/> elements of a floating dtype (as bytes).</summary>
@@ -62,6 +68,7 @@ internal sealed class CastCase
     {
         DType.Float32 => Bytes(FloatBits.Sample(FloatBits.F32, count, seed)),
         DType.Float64 => Bytes(FloatBits.Sample(FloatBits.F64, count, seed)),
+        DType.Float8E4M3 or DType.Float8E5M2 => FloatBits.Sample(FloatBits.F8, count, seed),
         _ => Bytes(FloatBits.Sample(FloatBits.F16, count, seed)),
     };
 
@@ -89,6 +96,9 @@ internal sealed class CastCase
             case DType.Float16:
                 CastKernels.HalfToSingleScalar(MemoryMarshal.Cast<byte, ushort>(source), f32);
                 break;
+            case DType.Float8E4M3 or DType.Float8E5M2:
+                CastKernels.Float8ToSingleScalar(source, f32, from);
+                break;
             default:
                 CastKernels.BFloat16ToSingleScalar(MemoryMarshal.Cast<byte, ushort>(source), f32);
                 break;
@@ -106,8 +116,11 @@ internal sealed class CastCase
             case DType.Float16:
                 CastKernels.SingleToHalfScalar(f32, MemoryMarshal.Cast<byte, ushort>(result.AsSpan()));
                 break;
+            case DType.Float8E4M3 or DType.Float8E5M2:
+                CastKernels.SingleToFloat8Scalar(f32, result, to);
+                break;
             default:
-                CastKernels.SingleToBFloat16Scalar(f32, MemoryMarshal.Cast<byte, ushort>(result.AsSpan()), from == DType.Float16 ? (ushort)0x7FC0 : (ushort)0xFFFF);
+                CastKernels.SingleToBFloat16Scalar(f32, MemoryMarshal.Cast<byte, ushort>(result.AsSpan()), from is DType.Float16 or DType.Float8E4M3 or DType.Float8E5M2 ? (ushort)0x7FC0 : (ushort)0xFFFF);
                 break;
         }
 

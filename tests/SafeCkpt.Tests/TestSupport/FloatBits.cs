@@ -47,6 +47,9 @@ public static class FloatBits
         (2, Gen.Zip(Gen.Choose(0, 511), Gen.Elements(MantissaEdges)).Select(p => ((uint)p.Item1 << 23) | p.Item2)),
         (2, Gen.Zip(Gen.Choose(102, 143), Gen.Zip(Gen.Choose(0, 1), Uniform32)).Select(p => ((uint)p.Item2.Item1 << 31) | ((uint)p.Item1 << 23) | (p.Item2.Item2 & 0x7FFFFF))));
 
+    /// <summary>float8 bytes: uniform over all 256 (each is special or not by itself).</summary>
+    public static Gen<byte> F8 { get; } = Gen.Choose(0, 0xFF).Select(x => (byte)x);
+
     /// <summary>float16 or bfloat16 bit patterns: uniform over all 65,536 (each is special or not by itself).</summary>
     public static Gen<ushort> F16 { get; } = Gen.Choose(0, 0xFFFF).Select(x => (ushort)x);
 
