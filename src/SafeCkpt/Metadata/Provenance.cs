@@ -34,7 +34,7 @@ internal sealed class Provenance : IDisposable
     /// <summary>The steps, in order, as <see cref="TensorTransform.Description"/>s joined by "; ".</summary>
     public const string Recipe = "safeckpt.recipe";
 
-    /// <summary>The floating dtype written (<c>fp16</c>, <c>bf16</c>, <c>fp32</c>, <c>fp64</c>), with the components when only some were cast.</summary>
+    /// <summary>The floating dtype written (<c>fp16</c>, <c>bf16</c>, <c>fp32</c>, <c>fp64</c>, <c>fp8-e4m3fn</c>, <c>fp8-e5m2</c>, <c>fp8-e4m3fn-scaled (comfy_quant layout)</c>), with the components when only some were cast.</summary>
     public const string RecipeDType = "safeckpt.recipe.dtype";
 
     /// <summary><c>ema</c> (the EMA weights became the UNet) or <c>no-ema</c> (they were dropped).</summary>
@@ -95,6 +95,9 @@ internal sealed class Provenance : IDisposable
             {
                 case CastTransform cast:
                     values[RecipeDType] = cast.Components.Count == 0 ? DTypeName(cast.Target) : $"{DTypeName(cast.Target)} ({string.Join(", ", cast.Components.Select(Models.DisplayNames.Of))})";
+                    break;
+                case ScaledFloat8Transform scaled:
+                    values[RecipeDType] = $"{DTypeName(scaled.Format)}-scaled ({(scaled.Layout == Models.ScaledFloat8Layout.ComfyQuant ? "comfy_quant" : "scaled_fp8")} layout)";
                     break;
                 case EmaSelection ema:
                     values[RecipeEma] = ema.UseEma ? "ema" : "no-ema";

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using SafeCkpt.Building;
 using SafeCkpt.Metadata;
 using SafeCkpt.Models;
+using SafeCkpt.Tensors;
 using SafeCkpt.Tests.TestSupport;
 
 namespace SafeCkpt.Tests.Metadata;
@@ -118,6 +119,23 @@ public class ProvenanceTests
         using ModelFile written = ModelFile.Open(second);
         Assert.Empty(Safeckpt(written.Metadata));
         Assert.Equal("mine", written.Metadata["ss_output_name"]);
+    }
+
+    [Theory]
+    [InlineData(ScaledFloat8Layout.ComfyQuant, "fp8-e4m3fn-scaled (comfy_quant layout)")]
+    [InlineData(ScaledFloat8Layout.LegacyScaledFp8, "fp8-e4m3fn-scaled (scaled_fp8 layout)")]
+    public void Scaled_fp8_is_named_with_its_layout_in_the_recipe(ScaledFloat8Layout layout, string expected)
+    {
+        using var dir = new TempDir();
+        string input = TinySd.Save(dir);
+        string output = dir.File("out.safetensors");
+        using (ModelFile m = ModelFile.Open(input))
+        {
+            m.ToScaledFloat8(Float8Format.E4M3FN, layout).SaveSafetensors(output);
+        }
+
+        using ModelFile written = ModelFile.Open(output);
+        Assert.Equal(expected, written.Metadata["safeckpt.recipe.dtype"]);
     }
 
     [Fact]
