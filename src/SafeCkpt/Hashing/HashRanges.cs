@@ -37,11 +37,15 @@ internal static class HashRanges
         Span<byte> prefix = stackalloc byte[SafetensorsLayout.PrefixLength];
         file.ReadExactly(0, prefix);
         ulong declared = SafetensorsLayout.ReadPrefix(prefix);
-        if (FormatSniffer.Sniff(file).Format == ModelFormat.Safetensors || declared < CivitaiHeaderLimit)
+        long afterHeader = SafetensorsLayout.DataStart(declared, length);
+        if (declared < CivitaiHeaderLimit)
         {
-            return SafetensorsLayout.DataStart(declared, length);
+            return afterHeader;
         }
 
-        return SafetensorsLayout.PrefixLength;
+        // A long declared header: skipped in a safetensors file (kohya), not in anything else (civitai). A truncated
+        // safetensors file has no AutoV3 either way.
+        bool safetensors = FormatSniffer.Sniff(file).Format == ModelFormat.Safetensors;
+        return safetensors ? afterHeader : SafetensorsLayout.PrefixLength;
     }
 }

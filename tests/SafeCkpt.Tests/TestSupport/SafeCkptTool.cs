@@ -45,9 +45,24 @@ public static class SafeCkptTool
         return p;
     }
 
-    public static Result Run(params string[] args)
+    /// <summary>
+    /// Where the tool keeps its hash cache during the tests (one file per test process, never the user's cache), unless
+    /// a test names another with <see cref="RunWith"/>.
+    /// </summary>
+    public static string HashCache { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "safeckpt-tests", $"hash-cache-{Environment.ProcessId}", "hashes.json");
+
+    public static Result Run(params string[] args) => RunWith(new Dictionary<string, string?>(), args);
+
+    /// <summary>Runs the tool with these environment variables set (null: removed) on top of the test process's.</summary>
+    public static Result RunWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        using Process p = Process.Start(StartInfo(args))!;
+        ProcessStartInfo psi = StartInfo(args);
+        foreach ((string name, string? value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
+
+        using Process p = Process.Start(psi)!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(120_000))
@@ -62,6 +77,7 @@ public static class SafeCkptTool
     private static ProcessStartInfo StartInfo(string[] args)
     {
         var psi = new ProcessStartInfo(Native ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["SAFECKPT_HASH_CACHE"] = HashCache;
         if (Native is null)
         {
             psi.ArgumentList.Add(ToolDll.Value);
