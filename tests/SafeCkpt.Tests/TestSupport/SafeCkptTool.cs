@@ -35,9 +35,12 @@ public static class SafeCkptTool
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
     /// <summary>Starts the tool without waiting (output is discarded), for tests that signal it while it runs.</summary>
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => StartWith(new Dictionary<string, string?>(), args);
+
+    /// <summary>Starts the tool without waiting, with these environment variables set (null: removed).</summary>
+    public static Process StartWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        Process p = Process.Start(StartInfo(args))!;
+        Process p = Process.Start(StartInfo(args, environment))!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };
         p.BeginOutputReadLine();
@@ -56,13 +59,7 @@ public static class SafeCkptTool
     /// <summary>Runs the tool with these environment variables set (null: removed) on top of the test process's.</summary>
     public static Result RunWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        ProcessStartInfo psi = StartInfo(args);
-        foreach ((string name, string? value) in environment)
-        {
-            psi.Environment[name] = value;
-        }
-
-        using Process p = Process.Start(psi)!;
+        using Process p = Process.Start(StartInfo(args, environment))!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(120_000))
@@ -74,10 +71,15 @@ public static class SafeCkptTool
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    private static ProcessStartInfo StartInfo(string[] args)
+    private static ProcessStartInfo StartInfo(string[] args, IReadOnlyDictionary<string, string?> environment)
     {
         var psi = new ProcessStartInfo(Native ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["SAFECKPT_HASH_CACHE"] = HashCache;
+        foreach ((string name, string? value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
+
         if (Native is null)
         {
             psi.ArgumentList.Add(ToolDll.Value);
