@@ -17,8 +17,7 @@ public class A1111CacheTests
     {
         using var dir = new TempDir();
         A1111Cache cache = A1111Cache.Open(dir.Path, _ => { });
-        string native = title.StartsWith("checkpoint/", StringComparison.Ordinal) ? "checkpoint/" + title["checkpoint/".Length..].Replace('/', Path.DirectorySeparatorChar) : title;
-        Assert.Equal((section, native, addnet), cache.TitleOf(Path.Combine(dir.Path, relative)));
+        Assert.Equal((section, NativeTitle(title), addnet), cache.TitleOf(Path.Combine(dir.Path, relative)));
     }
 
     [Theory]
@@ -123,6 +122,72 @@ public class A1111CacheTests
         Assert.Equal(HashOrigin.Cache, h.Origin);
         AssertEntry(JsonNode.Parse(File.ReadAllText(dir.File("cache.json")))!["hashes"]!["checkpoint/c.safetensors"]!, checkpoint, h.Sha256);
     }
+
+    [Fact]
+    public void The_cache_json_written_holds_what_A1111s_own_code_returned_in_the_oracle()
+    {
+        using var dir = new TempDir();
+        List<JsonNode> files = OracleInstall(dir);
+        foreach (JsonNode f in files)
+        {
+            ModelHashes.Compute(Path.Combine(dir.Path, f["path"]!.GetValue<string>()), new ModelHashOptions { CacheFile = null, A1111 = dir.Path });
+        }
+
+        JsonNode written = JsonNode.Parse(File.ReadAllText(dir.File("cache.json")))!;
+        foreach (JsonNode f in files)
+        {
+            string title = f["title"]!.GetValue<string>();
+            JsonNode entry = written[f["section"]!.GetValue<string>()]![NativeTitle(title)]!;
+            Assert.Equal(f["a1111_returned"]!.GetValue<string>(), entry["sha256"]!.GetValue<string>());
+            Assert.Equal(f["getmtime"]!.GetValue<double>(), entry["mtime"]!.GetValue<double>());
+        }
+    }
+
+    [Fact]
+    public void The_cache_json_A1111_wrote_in_the_oracle_gives_its_hashes_without_the_sha256_passes()
+    {
+        using var dir = new TempDir();
+        List<JsonNode> files = OracleInstall(dir);
+        File.Copy(Fixtures.Path_("hash", "a1111", "cache_written_by_a1111.json"), dir.File("cache.json"));
+        foreach (JsonNode f in files)
+        {
+            string path = Path.Combine(dir.Path, f["path"]!.GetValue<string>());
+            ModelHashes h = ModelHashes.Compute(path, new ModelHashOptions { CacheFile = null, A1111 = dir.Path });
+            Assert.Equal(HashOrigin.A1111Cache, h.Origin);
+            bool addnet = f["section"]!.GetValue<string>() == "hashes-addnet";
+            Assert.Equal(f["sha256"]!.GetValue<string>(), addnet ? h.DataSha256 : h.Sha256);
+            ModelHashes computed = ModelHashes.Compute(path);
+            Assert.Equal((computed.Sha256, computed.DataSha256, computed.Blake3), (h.Sha256, h.DataSha256, h.Blake3));
+        }
+    }
+
+    /// <summary>Copies the oracle's files into <paramref name="dir"/> with their modification times (those .NET can set: multiples of 100 ns).</summary>
+    private static List<JsonNode> OracleInstall(TempDir dir)
+    {
+        JsonNode e = JsonNode.Parse(File.ReadAllText(Fixtures.Path_("hash", "a1111", "expectations.json")))!;
+        var files = new List<JsonNode>();
+        foreach (JsonNode f in e["files"]!.AsArray().Select(f => f!))
+        {
+            long ns = f["mtime_ns"]!.GetValue<long>();
+            if (ns % 100 != 0)
+            {
+                continue;
+            }
+
+            string path = Path.Combine(dir.Path, f["path"]!.GetValue<string>());
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.Copy(Fixtures.Path_(f["fixture"]!.GetValue<string>().Split('/')), path);
+            File.SetLastWriteTimeUtc(path, DateTime.UnixEpoch.AddTicks(ns / 100));
+            files.Add(f);
+        }
+
+        Assert.True(files.Count >= 5);
+        return files;
+    }
+
+    /// <summary>A checkpoint title names the path below the folder with the platform's separators (the oracle records '/').</summary>
+    private static string NativeTitle(string title) =>
+        title.StartsWith("checkpoint/", StringComparison.Ordinal) ? "checkpoint/" + title["checkpoint/".Length..].Replace('/', Path.DirectorySeparatorChar) : title;
 
     private static void AssertEntry(JsonNode entry, string file, string sha256)
     {
