@@ -52,6 +52,11 @@ internal static class HashCommand
             string[] given = r.GetValue(paths)!;
             Inputs inputs = ModelFolder.Expand(given, r.GetValue(recursive));
             FileBatch.RequireFiles(inputs, given, r.GetValue(recursive));
+            if (r.GetValue(noCache) && r.GetValue(cache) is not null)
+            {
+                throw new UsageException("--no-cache and --cache contradict each other: --no-cache uses no cache file");
+            }
+
             string? install = r.GetValue(a1111);
             if (install is not null && !Directory.Exists(install) && !File.Exists(install))
             {

@@ -49,7 +49,8 @@ internal sealed class HashCache
                 return Path.GetFullPath(overridden);
             }
 
-            string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            // No home folder (a service account): the temporary folder rather than the working directory.
+            string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { Length: > 0 } h ? h : Path.GetTempPath();
             string root;
             if (OperatingSystem.IsWindows())
             {

@@ -162,6 +162,16 @@ public class HashCommandTests
     }
 
     [Fact]
+    public void No_cache_with_a_cache_file_is_a_usage_error()
+    {
+        using var dir = new TempDir();
+        var r = Run(dir, "hash", Fixtures.Path_("safetensors", "sd_tiny.safetensors"), "--no-cache", "--cache", dir.File("c.json"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--no-cache and --cache", r.StdErr, StringComparison.Ordinal);
+        Assert.Empty(dir.Files());
+    }
+
+    [Fact]
     public void Runs_at_the_same_time_lose_none_of_each_others_cache_entries()
     {
         using var dir = new TempDir();
