@@ -54,6 +54,17 @@ public static class SafeCkptTool
     /// </summary>
     public static string HashCache { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "safeckpt-tests", $"hash-cache-{Environment.ProcessId}", "hashes.json");
 
+    static SafeCkptTool() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        try
+        {
+            Directory.Delete(System.IO.Path.GetDirectoryName(HashCache)!, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    };
+
     public static Result Run(params string[] args) => RunWith(new Dictionary<string, string?>(), args);
 
     /// <summary>Runs the tool with these environment variables set (null: removed) on top of the test process's.</summary>
