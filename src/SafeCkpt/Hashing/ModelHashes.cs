@@ -1,127 +1,132 @@
-using System.Security.Cryptography;
-using SafeCkpt.Formats.Safetensors;
 using SafeCkpt.IO;
 
 namespace SafeCkpt.Hashing;
 
 /// <summary>
-/// The identifiers model sites and web UIs show for a model file, computed in one pass: the full SHA-256 (and its
-/// first 10 hex digits, "AutoV2"), the old AUTOMATIC1111 hash (the first 8 hex digits of the SHA-256 of the 64 KiB at
-/// offset 1 MiB), and for safetensors files the SHA-256 of everything after the header ("AutoV3"; the kohya/addnet
-/// hash).
+/// The six hashes civitai records for a model file, under civitai's names, computed in one sequential read: SHA256,
+/// AutoV1, AutoV2, AutoV3, CRC32 and BLAKE3 (the SHA-256, the AutoV3 SHA-256 and BLAKE3 on separate cores). Values
+/// are lowercase hex, as <c>sha256sum</c>, <c>b3sum</c>, Python's <c>hexdigest()</c> and A1111 write them; civitai
+/// shows the same digits in uppercase and matches them case-insensitively.
 /// </summary>
 public sealed class ModelHashes
 {
-    private const int ChunkSize = 8 << 20;
-    private const long OldHashOffset = 0x100000;
-    private const int OldHashLength = 0x10000;
-
-    private ModelHashes(string sha256, string oldHash, string? dataSha256, long length)
+    private ModelHashes(string sha256, string autoV1, string? dataSha256, string crc32, string blake3, long length, HashOrigin origin)
     {
         Sha256 = sha256;
-        OldA1111 = oldHash;
+        AutoV1 = autoV1;
         DataSha256 = dataSha256;
+        Crc32 = crc32;
+        Blake3 = blake3;
         Length = length;
+        Origin = origin;
     }
 
-    /// <summary>The SHA-256 of the whole file, 64 lowercase hex digits.</summary>
+    /// <summary>SHA256: the SHA-256 of the whole file, 64 hex digits (A1111's <c>sha256</c>, <c>sha256sum</c>).</summary>
     public string Sha256 { get; }
 
-    /// <summary>AutoV2, as Civitai and AUTOMATIC1111 show it: the first 10 hex digits of <see cref="Sha256"/>.</summary>
+    /// <summary>
+    /// AutoV1: A1111's old <c>model_hash</c>, the first 8 hex digits of the SHA-256 of the 64 KiB at offset 1 MiB (of
+    /// whatever the file holds there: fewer bytes, or none, in a file under 1 MiB + 64 KiB). civitai records it only
+    /// for files of 2 MiB or more.
+    /// </summary>
+    public string AutoV1 { get; }
+
+    /// <summary>AutoV2: the first 10 hex digits of <see cref="Sha256"/> (A1111's checkpoint short hash).</summary>
     public string AutoV2 => Sha256[..10];
 
-    /// <summary>The old AUTOMATIC1111 <c>model_hash</c>: the first 8 hex digits of the SHA-256 of 64 KiB at offset 1 MiB (of whatever the file holds there, possibly fewer bytes).</summary>
-    public string OldA1111 { get; }
+    /// <summary>AutoV3: the first 12 hex digits of <see cref="DataSha256"/>, the width civitai stores and A1111 shows for a LoRA; null when the file has no AutoV3 range.</summary>
+    public string? AutoV3 => DataSha256?[..12];
 
-    /// <summary>For safetensors: the SHA-256 of every byte after the header (the addnet hash), 64 hex digits; null otherwise.</summary>
+    /// <summary>
+    /// The full SHA-256 behind AutoV3, 64 hex digits, or null. For a safetensors file: of every byte after the
+    /// 8-byte length and the JSON header (kohya's <c>sshs_model_hash</c>, A1111's <c>hashes-addnet</c>; ModelSpec's
+    /// <c>hash_sha256</c> is <c>"0x"</c> and this). For other files, civitai's scanner rule: the first 8 bytes read as
+    /// a little-endian length N; the SHA-256 of what follows byte 8 + N when N is under 16 MiB, else of what follows
+    /// byte 8. Null for a file under 8 bytes or whose declared header runs past its end.
+    /// </summary>
     public string? DataSha256 { get; }
 
-    /// <summary>AutoV3, as Civitai shows it: the first 10 hex digits of <see cref="DataSha256"/>; null for other formats.</summary>
-    public string? AutoV3 => DataSha256?[..10];
+    /// <summary>
+    /// CRC32 in civitai's byte order: the CRC-32 (zlib's, IEEE 802.3) written as its 4 little-endian bytes in hex, as
+    /// <c>System.IO.Hashing.Crc32.GetCurrentHash</c> gives them. "hello world" is <c>85114a0d</c>, where zlib's
+    /// <c>crc32</c> returns the number 0x0d4a1185: the same bytes in reverse order.
+    /// </summary>
+    public string Crc32 { get; }
+
+    /// <summary>BLAKE3: the 256-bit BLAKE3 hash of the whole file, 64 hex digits (<c>b3sum</c>; StabilityMatrix looks models up on civitai by it).</summary>
+    public string Blake3 { get; }
 
     /// <summary>The file's length in bytes.</summary>
     public long Length { get; }
 
-    /// <summary>Hashes a file in one sequential pass; the two SHA-256 of a safetensors file run on two cores.</summary>
+    /// <summary>Whether the values were computed now or taken from a cache.</summary>
+    public HashOrigin Origin { get; }
+
+    /// <summary>Hashes a file in one sequential read, without any cache.</summary>
     /// <param name="path">The model file.</param>
     /// <param name="cancellationToken">Cancels the computation.</param>
     /// <returns>The hashes.</returns>
     /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
-    public static ModelHashes Compute(string path, CancellationToken cancellationToken = default) => Compute(path, null, cancellationToken);
+    public static ModelHashes Compute(string path, CancellationToken cancellationToken) => Compute(path, options: null, cancellationToken);
 
-    /// <summary>Hashes a file, reporting the bytes hashed so far (the tool's progress line).</summary>
+    /// <summary>
+    /// Hashes a file in one sequential read, through the caches of <paramref name="options"/> when given: SafeCkpt's
+    /// cache (a matching entry means the file is not read), then an A1111 install's <c>cache.json</c> (a matching
+    /// entry saves the SHA-256 passes); what is computed is written to both before this returns. A cache that cannot
+    /// be read or written is left out, with a message to <see cref="ModelHashOptions.Warning"/>.
+    /// </summary>
     /// <param name="path">The model file.</param>
-    /// <param name="progress">Receives the count of bytes read so far after each chunk.</param>
+    /// <param name="options">The caches to use; null for none.</param>
     /// <param name="cancellationToken">Cancels the computation.</param>
-    /// <returns>The hashes.</returns>
-    internal static ModelHashes Compute(string path, IProgress<long>? progress, CancellationToken cancellationToken)
+    /// <returns>The hashes; <see cref="Origin"/> tells whether they came from a cache.</returns>
+    /// <exception cref="InputReadException">The file cannot be opened or read.</exception>
+    public static ModelHashes Compute(string path, ModelHashOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        if (options is null)
+        {
+            return Compute(path, known: default, HashPass.Schedule.Lanes, progress: null, cancellationToken);
+        }
+
+        var session = new HashSession(options);
+        try
+        {
+            return session.Hash(path, progress: null, cancellationToken);
+        }
+        finally
+        {
+            session.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Hashes a file in one read. <paramref name="known"/> holds full SHA-256 values already known for it (from A1111's
+    /// cache); their passes are skipped and <see cref="Origin"/> says so.
+    /// </summary>
+    internal static ModelHashes Compute(string path, KnownSha256 known, HashPass.Schedule schedule, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         using var file = FileByteSource.Open(path);
-        long length = file.Length;
-        long dataStart = SafetensorsDataStart(file);
-        using var full = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using IncrementalHash? data = dataStart >= 0 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
-        var oldWindow = new byte[(int)Math.Clamp(length - OldHashOffset, 0, OldHashLength)];
-        byte[][] buffers = [GC.AllocateUninitializedArray<byte>((int)Math.Clamp(length, 1, ChunkSize)), GC.AllocateUninitializedArray<byte>((int)Math.Clamp(length, 1, ChunkSize))];
-        Task? pending = null;
-        int which = 0;
-        for (long at = 0; at < length; at += ChunkSize)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            byte[] buffer = buffers[which];
-            which ^= 1;
-            int n = (int)Math.Min(ChunkSize, length - at);
-            file.ReadExactly(at, buffer.AsSpan(0, n));
-            CopyOldWindow(buffer.AsSpan(0, n), at, oldWindow);
-            pending?.Wait(cancellationToken);
-            progress?.Report(at + n);
-            long chunkStart = at;
-            // The next read overlaps these hashes; the second hash (AutoV3) runs on the other core.
-            pending = Task.Run(
-                () =>
-            {
-                if (data is not null && chunkStart + n > dataStart)
-                {
-                    int skip = (int)Math.Max(0, dataStart - chunkStart);
-                    Task second = Task.Run(() => data.AppendData(buffer, skip, n - skip), CancellationToken.None);
-                    full.AppendData(buffer, 0, n);
-                    second.Wait();
-                }
-                else
-                {
-                    full.AppendData(buffer, 0, n);
-                }
-            },
-                CancellationToken.None);
-        }
-
-        pending?.Wait(cancellationToken);
-        progress?.Report(length);
-        string Hex(byte[] h) => Convert.ToHexString(h).ToLowerInvariant();
-        string old = Hex(SHA256.HashData(oldWindow))[..8];
-        return new ModelHashes(Hex(full.GetHashAndReset()), old, data is null ? null : Hex(data.GetHashAndReset()), length);
+        long dataStart = HashRanges.AutoV3Start(file);
+        bool needData = dataStart >= 0 && known.Data is null;
+        HashPass.Digests d = HashPass.Run(file, dataStart, fullSha256: known.Full is null, dataSha256: needData, schedule, progress, cancellationToken);
+        progress?.Report(file.Length);
+        string? data = dataStart < 0 ? null : known.Data ?? Hex(d.DataSha256!);
+        HashOrigin origin = known.Full is null && (known.Data is null || dataStart < 0) ? HashOrigin.Computed : HashOrigin.A1111Cache;
+        return new ModelHashes(known.Full ?? Hex(d.Sha256!), Hex(d.AutoV1Sha256)[..8], data, Hex(d.Crc32), Hex(d.Blake3), file.Length, origin);
     }
 
-    /// <summary>Where the data section of a safetensors file starts, or -1 when the file is not safetensors.</summary>
-    private static long SafetensorsDataStart(ByteSource file)
-    {
-        if (Internals.FormatSniffer.Sniff(file).Format != ModelFormat.Safetensors)
-        {
-            return -1;
-        }
+    /// <summary>Rebuilds stored hashes (SafeCkpt's cache); the values are checked to be hex of the right lengths.</summary>
+    internal static ModelHashes? FromStored(string? sha256, string? autoV1, string? dataSha256, string? crc32, string? blake3, long length, HashOrigin origin) =>
+        IsHex(sha256, 64) && IsHex(autoV1, 8) && (dataSha256 is null || IsHex(dataSha256, 64)) && IsHex(crc32, 8) && IsHex(blake3, 64)
+            ? new ModelHashes(sha256!, autoV1!, dataSha256, crc32!, blake3!, length, origin)
+            : null;
 
-        Span<byte> prefix = stackalloc byte[SafetensorsLayout.PrefixLength];
-        file.ReadExactly(0, prefix);
-        return SafetensorsLayout.DataStart(SafetensorsLayout.ReadPrefix(prefix), file.Length);
-    }
+    /// <summary>Lowercase hex of <paramref name="digest"/>.</summary>
+    internal static string Hex(byte[] digest) => Convert.ToHexString(digest).ToLowerInvariant();
 
-    private static void CopyOldWindow(ReadOnlySpan<byte> chunk, long chunkStart, byte[] window)
-    {
-        long from = Math.Max(chunkStart, OldHashOffset);
-        long to = Math.Min(chunkStart + chunk.Length, OldHashOffset + window.Length);
-        if (from < to)
-        {
-            chunk.Slice((int)(from - chunkStart), (int)(to - from)).CopyTo(window.AsSpan((int)(from - OldHashOffset)));
-        }
-    }
+    /// <summary>Whether <paramref name="value"/> is <paramref name="length"/> lowercase hex digits.</summary>
+    internal static bool IsHex(string? value, int length) =>
+        value is not null && value.Length == length && value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
+
+    /// <summary>Full SHA-256 values known for a file before it is read (lowercase hex), or null.</summary>
+    internal readonly record struct KnownSha256(string? Full, string? Data);
 }

@@ -119,59 +119,13 @@ internal readonly partial record struct FileIdentity(ulong Device, ulong Index)
         }
     }
 
-    /// <summary>open(2) with O_NONBLOCK (a FIFO must not block the check) and fstat(2) on Linux (x64, arm64) and macOS.</summary>
-    private static unsafe partial class Unix
+    /// <summary>(device, inode) from <see cref="UnixStat"/>.</summary>
+    private static class Unix
     {
-        private const int ORdonly = 0;
+        public static bool Supported => UnixStat.Supported;
 
-        /// <summary>Whether the struct stat layout of this platform is known (see <see cref="Of"/>).</summary>
-        public static bool Supported =>
-            (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
-
-        private static int Flags => OperatingSystem.IsMacOS()
-            ? ORdonly | 0x4 | 0x1000000 // O_NONBLOCK | O_CLOEXEC
-            : ORdonly | 0x800 | 0x80000; // O_NONBLOCK | O_CLOEXEC, the same on x64 and arm64
-
-        public static FileIdentity? Of(string path)
-        {
-            int fd = Open(path, Flags);
-            if (fd < 0)
-            {
-                return null;
-            }
-
-            try
-            {
-                // struct stat is 144 bytes on x64 and macOS, 128 on arm64 Linux; the buffer leaves room for any.
-                byte* st = stackalloc byte[512];
-                int rc = OperatingSystem.IsMacOS() && RuntimeInformation.ProcessArchitecture == Architecture.X64 ? FStatInode64(fd, st) : FStat(fd, st);
-                if (rc != 0)
-                {
-                    return null;
-                }
-
-                // Linux (glibc >= 2.33, musl): st_dev is 8 bytes at 0, st_ino 8 bytes at 8. macOS: st_dev is 4 bytes at 0, st_ino 8 bytes at 8.
-                ulong device = OperatingSystem.IsMacOS() ? *(uint*)st : *(ulong*)st;
-                return new FileIdentity(device, *(ulong*)(st + 8));
-            }
-            finally
-            {
-                _ = Close(fd);
-            }
-        }
-
-        [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        private static partial int Open(string path, int flags);
-
-        [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
-        private static partial int FStat(int fd, byte* buffer);
-
-        /// <summary>macOS on x64 keeps <c>fstat</c> for the old 32-bit inode layout; the 64-bit one has this name.</summary>
-        [LibraryImport("libc", EntryPoint = "fstat$INODE64", SetLastError = true)]
-        private static partial int FStatInode64(int fd, byte* buffer);
-
-        [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-        private static partial int Close(int fd);
+        public static FileIdentity? Of(string path) =>
+            UnixStat.TryRead(path, out UnixStat.Fields st) ? new FileIdentity(st.Device, st.Inode) : null;
     }
 
     /// <summary>CreateFileW (with backup semantics, so folders open too) and GetFileInformationByHandle.</summary>

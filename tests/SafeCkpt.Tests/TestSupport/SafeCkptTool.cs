@@ -42,18 +42,16 @@ public static class SafeCkptTool
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
     /// <summary>Starts the tool without waiting (output is discarded), for tests that signal it while it runs.</summary>
-    public static Process Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+    public static Process Start(params string[] args) => StartWith(new Dictionary<string, string?>(), args);
 
     /// <summary>Starts the tool with extra environment variables, without waiting (output is discarded).</summary>
-    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args)
-    {
-        ProcessStartInfo psi = StartInfo(args);
-        foreach (KeyValuePair<string, string> kv in environment)
-        {
-            psi.Environment[kv.Key] = kv.Value;
-        }
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        StartWith(environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), args);
 
-        Process p = Process.Start(psi)!;
+    /// <summary>Starts the tool without waiting, with these environment variables set (null: removed).</summary>
+    public static Process StartWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    {
+        Process p = Process.Start(StartInfo(args, environment))!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };
         p.BeginOutputReadLine();
@@ -61,9 +59,29 @@ public static class SafeCkptTool
         return p;
     }
 
-    public static Result Run(params string[] args)
+    /// <summary>
+    /// Where the tool keeps its hash cache during the tests (one file per test process, never the user's cache), unless
+    /// a test names another with <see cref="RunWith"/>.
+    /// </summary>
+    public static string HashCache { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "safeckpt-tests", $"hash-cache-{Environment.ProcessId}", "hashes.json");
+
+    static SafeCkptTool() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
     {
-        using Process p = Process.Start(StartInfo(args))!;
+        try
+        {
+            Directory.Delete(System.IO.Path.GetDirectoryName(HashCache)!, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    };
+
+    public static Result Run(params string[] args) => RunWith(new Dictionary<string, string?>(), args);
+
+    /// <summary>Runs the tool with these environment variables set (null: removed) on top of the test process's.</summary>
+    public static Result RunWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    {
+        using Process p = Process.Start(StartInfo(args, environment))!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(120_000))
@@ -75,9 +93,15 @@ public static class SafeCkptTool
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    private static ProcessStartInfo StartInfo(string[] args)
+    private static ProcessStartInfo StartInfo(string[] args, IReadOnlyDictionary<string, string?> environment)
     {
         var psi = new ProcessStartInfo(Native ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["SAFECKPT_HASH_CACHE"] = HashCache;
+        foreach ((string name, string? value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
+
         if (Native is null)
         {
             psi.ArgumentList.Add(ToolDll.Value);
