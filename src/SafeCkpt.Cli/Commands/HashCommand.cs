@@ -15,7 +15,7 @@ internal static class HashCommand
     {
         Argument<string[]> paths = Opt.Paths("Files to hash, or folders of model files (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         Option<bool> recursive = Opt.Recursive();
-        Option<bool> json = Opt.Json("Print one JSON object instead of text: file, bytes, sha256, autov1, autov2, autov3, dataSha256 (AutoV3's full SHA-256), crc32, blake3 in lowercase hex (autov3 and dataSha256 null when the file has none), and source: computed, cache or a1111-cache (several files: {\"files\": [...], \"summary\": {...}}).");
+        Option<bool> json = Opt.Json("Print one JSON object instead of text: file, bytes, sha256, autov1, autov2, autov3, dataSha256 (AutoV3's full SHA-256), crc32, blake3 in lowercase hex (autov3 and dataSha256 null when the file has none), source: computed, cache or a1111-cache, and for a file SafeCkpt converted provenance: where it came from (several files: {\"files\": [...], \"summary\": {...}}).");
         Option<bool> quiet = Opt.Quiet("No progress line.");
         var noCache = new Option<bool>("--no-cache")
         {
@@ -144,6 +144,8 @@ internal static class HashCommand
             lines.Add(("Cached", origin));
         }
 
+        lines.AddRange(ProvenanceOf(input.Path).Select(line => ("From", line)));
+
         foreach ((string label, string value) in lines)
         {
             terminal.Out.WriteLine($"{label + ":",-8} {value}");
@@ -219,12 +221,43 @@ internal static class HashCommand
         w.WriteString("dataSha256", h.DataSha256);
         w.WriteString("crc32", h.Crc32);
         w.WriteString("blake3", h.Blake3);
+        IReadOnlyList<string> provenance = ProvenanceOf(input.Path);
+        if (provenance.Count > 0)
+        {
+            w.WriteStartArray("provenance");
+            provenance.ToList().ForEach(w.WriteStringValue);
+            w.WriteEndArray();
+        }
+
         w.WriteString("source", h.Origin switch
         {
             HashOrigin.Cache => "cache",
             HashOrigin.A1111Cache => "a1111-cache",
             _ => "computed",
         });
+    }
+
+    /// <summary>
+    /// Where a file SafeCkpt converted came from (its <c>safeckpt.*</c> metadata: the source's name and hashes, the
+    /// recipe, the original), so the original can be looked up on civitai; empty for other files. Only the header of a
+    /// safetensors file is read.
+    /// </summary>
+    private static IReadOnlyList<string> ProvenanceOf(string path)
+    {
+        if (!path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            return [];
+        }
+
+        try
+        {
+            using ModelFile m = ModelFile.Open(path);
+            return SafeCkpt.Metadata.Provenance.Summary(m.Metadata);
+        }
+        catch (SafeCkptException)
+        {
+            return [];
+        }
     }
 
     /// <summary>Notes where A1111's hashes went, and that a 1.9+ install with a <c>cache/</c> folder will not read them.</summary>

@@ -251,5 +251,11 @@ public class ProvenanceTests
         Assert.DoesNotContain("Provenance:", none.StdOut, StringComparison.Ordinal);
         using ModelFile m = ModelFile.Open(bare);
         Assert.Empty(Safeckpt(m.Metadata));
+
+        SafeCkptTool.Result hashed = SafeCkptTool.Run("hash", output, "--no-cache");
+        Assert.Contains($"From:    converted from sd1_tiny_ema.ckpt (pytorch-zip, AutoV2 {autoV2}, SHA256 ", hashed.StdOut, StringComparison.Ordinal);
+        using System.Text.Json.JsonDocument json = System.Text.Json.JsonDocument.Parse(SafeCkptTool.Run("hash", output, "--no-cache", "--json").StdOut);
+        Assert.StartsWith("converted from sd1_tiny_ema.ckpt", json.RootElement.GetProperty("provenance")[0].GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("From:", SafeCkptTool.Run("hash", bare, "--no-cache").StdOut, StringComparison.Ordinal);
     }
 }
