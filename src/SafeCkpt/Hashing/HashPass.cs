@@ -40,7 +40,11 @@ internal static class HashPass
     /// <paramref name="fullSha256"/> and <paramref name="dataSha256"/> say whether those two SHA-256 are wanted (a
     /// caller that knows them already, from A1111's cache, skips them).
     /// </summary>
-    public static Digests Run(ByteSource file, long dataStart, bool fullSha256, bool dataSha256, Schedule schedule, IProgress<long>? progress, CancellationToken cancellationToken)
+    public static Digests Run(ByteSource file, long dataStart, bool fullSha256, bool dataSha256, Schedule schedule, IProgress<long>? progress, CancellationToken cancellationToken) =>
+        Run(file, dataStart, fullSha256, dataSha256, schedule, shaOnly: false, progress, cancellationToken);
+
+    /// <summary>As the other overload; with <paramref name="shaOnly"/> only the SHA-256 asked for are computed (BLAKE3 and CRC-32 come back empty), each on its own thread: what provenance needs.</summary>
+    public static Digests Run(ByteSource file, long dataStart, bool fullSha256, bool dataSha256, Schedule schedule, bool shaOnly, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         long length = file.Length;
         var crc = new Crc32Hasher();
@@ -52,6 +56,14 @@ internal static class HashPass
         {
             IChunkHasher[] onReader;
             IChunkHasher[][] workers;
+            if (shaOnly)
+            {
+                onReader = [];
+                workers = [.. Present(full, data).Select(h => new[] { h })];
+                Read(file, onReader, workers, autoV1, progress, cancellationToken);
+                return new Digests(full?.Finish(), data?.Finish(), [], [], SHA256.HashData(autoV1));
+            }
+
             if (schedule == Schedule.Serial || length <= ChunkSize)
             {
                 onReader = [crc, blake, .. Present(full, data)];

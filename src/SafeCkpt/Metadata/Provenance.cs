@@ -53,7 +53,7 @@ internal sealed class Provenance : IDisposable
     private const int AutoV2Length = 10;
 
     private readonly Dictionary<string, string> _fixed;
-    private readonly List<(string Prefix, string? Path, bool HasData, Task<ModelHashes>? Hashes)> _hashed = [];
+    private readonly List<(string Prefix, string? Path, bool HasData, Task<SourceDigests>? Hashes)> _hashed = [];
 
     /// <summary>Stops the hashing when the save fails or is cancelled.</summary>
     private readonly CancellationTokenSource _stop;
@@ -147,7 +147,7 @@ internal sealed class Provenance : IDisposable
             metadata[k] = v;
         }
 
-        foreach ((string prefix, _, bool hasData, Task<ModelHashes>? hashes) in _hashed)
+        foreach ((string prefix, _, bool hasData, Task<SourceDigests>? hashes) in _hashed)
         {
             if (hashes is not null)
             {
@@ -164,16 +164,16 @@ internal sealed class Provenance : IDisposable
     /// <summary>Waits for the hashes and writes them over their placeholders (the same lengths).</summary>
     public void Complete(Dictionary<string, string> metadata, CancellationToken cancellationToken)
     {
-        foreach ((string prefix, _, bool hasData, Task<ModelHashes>? task) in _hashed)
+        foreach ((string prefix, _, bool hasData, Task<SourceDigests>? task) in _hashed)
         {
             if (task is null)
             {
                 continue;
             }
 
-            ModelHashes h = task.WaitAsync(cancellationToken).GetAwaiter().GetResult();
+            SourceDigests h = task.WaitAsync(cancellationToken).GetAwaiter().GetResult();
             metadata[prefix + "sha256"] = h.Sha256;
-            metadata[prefix + "autov2"] = h.AutoV2.ToLowerInvariant();
+            metadata[prefix + "autov2"] = h.Sha256[..AutoV2Length];
             if (hasData)
             {
                 metadata[prefix + "autov3"] = h.DataSha256 ?? throw new InvalidOperationException($"{prefix}: the data hash of a safetensors file is missing.");
@@ -185,7 +185,7 @@ internal sealed class Provenance : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        foreach ((_, _, _, Task<ModelHashes>? task) in _hashed)
+        foreach ((_, _, _, Task<SourceDigests>? task) in _hashed)
         {
             task?.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
@@ -212,16 +212,45 @@ internal sealed class Provenance : IDisposable
             _fixed[prefix + "format"] = Models.DisplayNames.Of(f);
         }
 
-        Task<ModelHashes>? hashes = null;
+        Task<SourceDigests>? hashes = null;
         bool hasData = false;
         if (file is not null)
         {
             hasData = IsSafetensors(file);
             CancellationToken stop = _stop.Token;
-            hashes = Task.Run(() => ModelHashes.Compute(file, null, stop), stop);
+            bool data = hasData;
+            hashes = Task.Run(() => SourceHashes(file, data, stop), stop);
         }
 
         _hashed.Add((prefix, file, hasData, hashes));
+    }
+
+    /// <summary>
+    /// The SHA-256 values provenance records: from SafeCkpt's hash cache when it knows the file (path, size and
+    /// modification time; <c>safeckpt hash</c> fills it), else the full SHA-256 (and for a safetensors input the
+    /// after-header one, on another thread) over one read, without BLAKE3 or CRC-32: one SHA-256 pass.
+    /// </summary>
+    private static SourceDigests SourceHashes(string file, bool safetensors, CancellationToken cancellationToken)
+    {
+        string full = System.IO.Path.GetFullPath(file);
+        try
+        {
+            if (HashCache.Open(HashCache.DefaultPath, _ => { }).Find(full, FileStamp.Of(full)) is { } cached)
+            {
+                return new SourceDigests(cached.Sha256, cached.DataSha256);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SafeCkptException)
+        {
+            // No cache to read: compute.
+        }
+
+        using IO.FileByteSource f = IO.FileByteSource.Open(file);
+        long dataStart = HashRanges.AutoV3Start(f);
+        // AutoV3's range is recorded for safetensors inputs only (the LoRA and checkpoint hash kohya and A1111 use);
+        // civitai's AutoV3 of a pickle (everything after byte 8) would cost a second SHA-256 pass for little.
+        HashPass.Digests d = HashPass.Run(f, dataStart, fullSha256: true, dataSha256: safetensors && dataStart >= 0, HashPass.Schedule.Lanes, shaOnly: true, progress: null, cancellationToken);
+        return new SourceDigests(ModelHashes.Hex(d.Sha256!), d.DataSha256 is null ? null : ModelHashes.Hex(d.DataSha256));
     }
 
     private static bool IsSafetensors(string file)
@@ -301,3 +330,6 @@ internal sealed class Provenance : IDisposable
             .Select(k => k.ToString(CultureInfo.InvariantCulture));
     }
 }
+
+/// <summary>The two SHA-256 provenance records of an input: the whole file's and, for safetensors, the bytes after the header.</summary>
+internal sealed record SourceDigests(string Sha256, string? DataSha256);
