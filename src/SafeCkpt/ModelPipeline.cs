@@ -66,7 +66,7 @@ public sealed class ModelPipeline : IModelConversion
                 }
                 else if (!options.Provenance)
                 {
-                    built.Metadata.Keys.Where(k => k.StartsWith(Metadata.Provenance.Prefix, StringComparison.Ordinal)).ToList().ForEach(k => built.Metadata.Remove(k));
+                    Metadata.Provenance.Strip(built.Metadata);
                 }
 
                 return true;

@@ -98,7 +98,7 @@ internal static class FitCommand
         o.WriteLine($"Made for: {MadeFor(r)}");
         o.WriteLine($"Model:    {model.Path}");
         o.WriteLine($"Is:       {arch.Name} ({arch.Id}{(arch.BaseArchitecture is { } b && b != arch.Id ? $", {b}" : string.Empty)})");
-        var nowhere = r.Details.Where(m => m.Status is LoraModuleStatus.NoTarget or LoraModuleStatus.TargetMissing or LoraModuleStatus.Incomplete).ToList();
+        var nowhere = r.Details.Where(m => m.LandsNowhere).ToList();
         var wrong = r.Details.Where(m => m.Status == LoraModuleStatus.ShapeMismatch).ToList();
         var notChecked = r.Details.Where(m => m.Status == LoraModuleStatus.NotChecked).ToList();
         o.WriteLine($"Modules:  {Format.Count(r.Applied)} of {Format.Count(r.Modules)} apply, {Format.Count(nowhere.Count)} have no weight to go to, {Format.Count(wrong.Count)} have the wrong shape"
@@ -108,12 +108,18 @@ internal static class FitCommand
             o.WriteLine($"  {PartName(r, g.Key) + ":",-17} {Format.Count(g.Count(m => m.Status == LoraModuleStatus.Applies))} of {Format.Count(g.Count())} apply");
         }
 
-        if (nowhere.Count > 0)
+        // The modules that do not apply, one table per reason: the first Listed of each, or all with --all.
+        void ListModules(string heading, string why, List<LoraModuleFit> modules)
         {
+            if (modules.Count == 0)
+            {
+                return;
+            }
+
             o.WriteLine();
-            o.WriteLine(Heading("No weight to go to", nowhere.Count, all));
-            Table table = Terminal.Table("MODULE", "WHY");
-            foreach (LoraModuleFit m in all ? nowhere : nowhere.Take(Listed))
+            o.WriteLine(Heading(heading, modules.Count, all));
+            Table table = Terminal.Table("MODULE", why);
+            foreach (LoraModuleFit m in all ? modules : modules.Take(Listed))
             {
                 table.AddRow(new Text(m.Module), new Text(m.Detail ?? string.Empty));
             }
@@ -121,18 +127,8 @@ internal static class FitCommand
             terminal.Write(table);
         }
 
-        if (wrong.Count > 0)
-        {
-            o.WriteLine();
-            o.WriteLine(Heading("Wrong shape", wrong.Count, all));
-            Table table = Terminal.Table("MODULE", "LORA VS WEIGHT");
-            foreach (LoraModuleFit m in all ? wrong : wrong.Take(Listed))
-            {
-                table.AddRow(new Text(m.Module), new Text(m.Detail ?? string.Empty));
-            }
-
-            terminal.Write(table);
-        }
+        ListModules("No weight to go to", "WHY", nowhere);
+        ListModules("Wrong shape", "LORA VS WEIGHT", wrong);
 
         o.WriteLine();
         terminal.WriteLine("Verdict: ", r.Summary, code == ExitCodes.Success ? Palette.Good : r.Verdict == LoraFitVerdict.PartlyFits ? Palette.Warn : Palette.Bad);

@@ -222,7 +222,7 @@ internal static class LoraFit
             Modules = total,
             Applied = applied,
             NotChecked = notChecked,
-            NotApplied = checkedModules.Where(m => m.Status is LoraModuleStatus.NoTarget or LoraModuleStatus.TargetMissing or LoraModuleStatus.Incomplete).Select(m => m.Module).ToList(),
+            NotApplied = checkedModules.Where(m => m.LandsNowhere).Select(m => m.Module).ToList(),
             ShapeMismatches = checkedModules.Where(m => m.Status == LoraModuleStatus.ShapeMismatch).Select(m => $"{m.Module}: {m.Detail}").ToList(),
             Details = all,
             UnknownKeys = match.Unknown,

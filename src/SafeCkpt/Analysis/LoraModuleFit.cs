@@ -40,4 +40,8 @@ internal enum LoraPart
 /// <param name="Detail">Why it does not apply (for a mismatch both shapes), or null.</param>
 /// <param name="Loaded">Its keys ComfyUI reads.</param>
 /// <param name="NotLoaded">Its keys ComfyUI reports as "lora key not loaded".</param>
-internal sealed record LoraModuleFit(string Module, LoraModuleStatus Status, LoraPart Part, string? Target, string? Detail, IReadOnlyList<string> Loaded, IReadOnlyList<string> NotLoaded);
+internal sealed record LoraModuleFit(string Module, LoraModuleStatus Status, LoraPart Part, string? Target, string? Detail, IReadOnlyList<string> Loaded, IReadOnlyList<string> NotLoaded)
+{
+    /// <summary>The module lands on no weight: none of that name, one the model lacks, or its own weights are incomplete.</summary>
+    public bool LandsNowhere => Status is LoraModuleStatus.NoTarget or LoraModuleStatus.TargetMissing or LoraModuleStatus.Incomplete;
+}

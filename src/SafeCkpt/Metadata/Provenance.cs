@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Reflection;
 using SafeCkpt.Hashing;
-using SafeCkpt.Tensors;
 using SafeCkpt.Transforms;
 
 namespace SafeCkpt.Metadata;
@@ -53,7 +51,7 @@ internal sealed class Provenance : IDisposable
     private const int AutoV2Length = 10;
 
     private readonly Dictionary<string, string> _fixed;
-    private readonly List<(string Prefix, string? Path, bool HasData, Task<SourceDigests>? Hashes)> _hashed = [];
+    private readonly List<(string Prefix, bool HasData, Task<SourceDigests>? Hashes)> _hashed = [];
 
     /// <summary>Stops the hashing when the save fails or is cancelled.</summary>
     private readonly CancellationTokenSource _stop;
@@ -94,10 +92,10 @@ internal sealed class Provenance : IDisposable
             switch (step)
             {
                 case CastTransform cast:
-                    values[RecipeDType] = cast.Components.Count == 0 ? DTypeName(cast.Target) : $"{DTypeName(cast.Target)} ({string.Join(", ", cast.Components.Select(Models.DisplayNames.Of))})";
+                    values[RecipeDType] = cast.Components.Count == 0 ? Models.DisplayNames.Of(cast.Target) : $"{Models.DisplayNames.Of(cast.Target)} ({string.Join(", ", cast.Components.Select(Models.DisplayNames.Of))})";
                     break;
                 case ScaledFloat8Transform scaled:
-                    values[RecipeDType] = $"{DTypeName(scaled.Format)}-scaled ({(scaled.Layout == Models.ScaledFloat8Layout.ComfyQuant ? "comfy_quant" : "scaled_fp8")} layout)";
+                    values[RecipeDType] = $"{Models.DisplayNames.Of(scaled.Format)}-scaled ({(scaled.Layout == Models.ScaledFloat8Layout.ComfyQuant ? "comfy_quant" : "scaled_fp8")} layout)";
                     break;
                 case EmaSelection ema:
                     values[RecipeEma] = ema.UseEma ? "ema" : "no-ema";
@@ -129,11 +127,7 @@ internal sealed class Provenance : IDisposable
     /// </summary>
     public void Stamp(Dictionary<string, string> metadata)
     {
-        Dictionary<string, string> carried = metadata.Where(kv => kv.Key.StartsWith(Prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        foreach (string k in carried.Keys)
-        {
-            metadata.Remove(k);
-        }
+        Dictionary<string, string> carried = Strip(metadata);
 
         // The chain's first file: the input's origin, else the input's own source, else (no SafeCkpt history) none.
         string from = carried.Keys.Any(k => k.StartsWith(Origin, StringComparison.Ordinal)) ? Origin : Source;
@@ -147,7 +141,7 @@ internal sealed class Provenance : IDisposable
             metadata[k] = v;
         }
 
-        foreach ((string prefix, _, bool hasData, Task<SourceDigests>? hashes) in _hashed)
+        foreach ((string prefix, bool hasData, Task<SourceDigests>? hashes) in _hashed)
         {
             if (hashes is not null)
             {
@@ -161,10 +155,22 @@ internal sealed class Provenance : IDisposable
         }
     }
 
+    /// <summary>Removes every <c>safeckpt.*</c> key from <paramref name="metadata"/> and returns them.</summary>
+    public static Dictionary<string, string> Strip(Dictionary<string, string> metadata)
+    {
+        Dictionary<string, string> removed = metadata.Where(kv => kv.Key.StartsWith(Prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        foreach (string k in removed.Keys)
+        {
+            metadata.Remove(k);
+        }
+
+        return removed;
+    }
+
     /// <summary>Waits for the hashes and writes them over their placeholders (the same lengths).</summary>
     public void Complete(Dictionary<string, string> metadata, CancellationToken cancellationToken)
     {
-        foreach ((string prefix, _, bool hasData, Task<SourceDigests>? task) in _hashed)
+        foreach ((string prefix, bool hasData, Task<SourceDigests>? task) in _hashed)
         {
             if (task is null)
             {
@@ -185,24 +191,13 @@ internal sealed class Provenance : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        foreach ((_, _, _, Task<SourceDigests>? task) in _hashed)
+        foreach ((_, _, Task<SourceDigests>? task) in _hashed)
         {
             task?.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
 
         _stop.Dispose();
     }
-
-    private static string DTypeName(DType d) => d switch
-    {
-        DType.Float16 => "fp16",
-        DType.BFloat16 => "bf16",
-        DType.Float32 => "fp32",
-        DType.Float64 => "fp64",
-        DType.Float8E4M3 => "fp8-e4m3fn",
-        DType.Float8E5M2 => "fp8-e5m2",
-        _ => d.ToSafetensorsName().ToLowerInvariant(),
-    };
 
     private void Describe(string prefix, string shownPath, ModelFormat? format, string? file)
     {
@@ -216,13 +211,13 @@ internal sealed class Provenance : IDisposable
         bool hasData = false;
         if (file is not null)
         {
-            hasData = IsSafetensors(file);
+            hasData = (format ?? Sniff(file)) == ModelFormat.Safetensors;
             CancellationToken stop = _stop.Token;
             bool data = hasData;
             hashes = Task.Run(() => SourceHashes(file, data, stop), stop);
         }
 
-        _hashed.Add((prefix, file, hasData, hashes));
+        _hashed.Add((prefix, hasData, hashes));
     }
 
     /// <summary>
@@ -253,10 +248,11 @@ internal sealed class Provenance : IDisposable
         return new SourceDigests(ModelHashes.Hex(d.Sha256!), d.DataSha256 is null ? null : ModelHashes.Hex(d.DataSha256));
     }
 
-    private static bool IsSafetensors(string file)
+    /// <summary>The format of an input opened by path only (a VAE to bake in): its first bytes, as every open decides it.</summary>
+    private static ModelFormat Sniff(string file)
     {
         using IO.FileByteSource f = IO.FileByteSource.Open(file);
-        return Internals.FormatSniffer.Sniff(f).Format == ModelFormat.Safetensors;
+        return Internals.FormatSniffer.Sniff(f).Format;
     }
 
     /// <summary>
@@ -326,8 +322,7 @@ internal sealed class Provenance : IDisposable
         return new[] { Version, Recipe, RecipeDType, RecipeEma, RecipeDropped, RecipePruned }
             .Concat(fields.Select(f => Source + f))
             .Concat(fields.Select(f => Origin + f))
-            .Concat(fields.Where(f => f != "format").Select(f => RecipeVae + f))
-            .Select(k => k.ToString(CultureInfo.InvariantCulture));
+            .Concat(fields.Where(f => f != "format").Select(f => RecipeVae + f));
     }
 }
 
