@@ -14,7 +14,7 @@ internal static class HashSchedules
     {
         string path = args[0];
         int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
-        HashPass.Schedule[] schedules = [HashPass.Schedule.Lanes, HashPass.Schedule.Pairs, HashPass.Schedule.Blake3Join, HashPass.Schedule.Serial];
+        HashPass.Schedule[] schedules = Enum.GetValues<HashPass.Schedule>();
         var times = schedules.ToDictionary(s => s, _ => new List<double>());
         string? reference = null;
         for (int round = 0; round < rounds; round++)

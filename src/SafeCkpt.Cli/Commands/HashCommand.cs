@@ -15,7 +15,7 @@ internal static class HashCommand
     {
         Argument<string[]> paths = Opt.Paths("Files to hash, or folders of model files (.safetensors, .ckpt, .pt, .pth, .bin, .gguf).");
         Option<bool> recursive = Opt.Recursive();
-        Option<bool> json = Opt.Json("Print one JSON object instead of text: file, bytes, sha256, autov1, autov2, autov3, dataSha256 (AutoV3's full SHA-256), crc32, blake3 in lowercase hex (autov3 and dataSha256 null when the file has none), source: computed, cache or a1111-cache, and for a file SafeCkpt converted provenance: where it came from (several files: {\"files\": [...], \"summary\": {...}}).");
+        Option<bool> json = Opt.Json("Print one JSON object instead of text: file, bytes, sha256, autov1, autov2, autov3, dataSha256 (AutoV3's full SHA-256), crc32, blake3 in lowercase hex (autov3 and dataSha256 null for a file that is not safetensors), source: computed, cache or a1111-cache, and for a file SafeCkpt converted provenance: where it came from (several files: {\"files\": [...], \"summary\": {...}}).");
         Option<bool> quiet = Opt.Quiet("No progress line.");
         var noCache = new Option<bool>("--no-cache")
         {
@@ -31,7 +31,7 @@ internal static class HashCommand
             HelpName = "DIR",
             Description = "An AUTOMATIC1111 (or Forge) install folder, or its cache.json: write the hashes of the files under its models/Stable-diffusion, models/Lora, models/LyCORIS and embeddings folders into its cache.json (sections hashes and hashes-addnet) so it does not hash them again, and take their SHA-256 from there when it has them.",
         };
-        ToolCommand command = new ToolCommand("hash", "Compute in one read civitai's six hashes of a model file, under civitai's names: SHA256, AutoV1 (A1111's old 8-digit hash), AutoV2 (SHA256's first 10 digits), AutoV3 (the SHA-256 after a safetensors header, 12 digits), CRC32 (civitai's byte order) and BLAKE3. Files already hashed come from SafeCkpt's hash cache while their size and modification time are unchanged.")
+        ToolCommand command = new ToolCommand("hash", "Compute in one read civitai's six hashes of a model file, under civitai's names: SHA256, AutoV1 (A1111's old 8-digit hash), AutoV2 (SHA256's first 10 digits), AutoV3 (the SHA-256 after a safetensors header, 12 digits; safetensors only), CRC32 (civitai's byte order) and BLAKE3. Files already hashed come from SafeCkpt's hash cache while their size and modification time are unchanged.")
         {
             Examples =
             [
@@ -135,7 +135,7 @@ internal static class HashCommand
             ("SHA256", Shown(h.Sha256)),
             ("AutoV1", Shown(h.AutoV1)),
             ("AutoV2", Shown(h.AutoV2)),
-            ("AutoV3", h.AutoV3 is null ? "- (no AutoV3 range in this file)" : $"{Shown(h.AutoV3)}   (full: {Shown(h.DataSha256!)})"),
+            ("AutoV3", h.AutoV3 is null ? "-   (safetensors only)" : $"{Shown(h.AutoV3)}   (full: {Shown(h.DataSha256!)})"),
             ("CRC32", Shown(h.Crc32)),
             ("BLAKE3", Shown(h.Blake3)),
         };

@@ -33,6 +33,9 @@ internal static class HashPass
 
         /// <summary>Everything on the calling thread.</summary>
         Serial,
+
+        /// <summary>CRC-32 and BLAKE3 on the reader; each SHA-256 on its own thread.</summary>
+        ReaderBlake3,
     }
 
     /// <summary>
@@ -68,6 +71,11 @@ internal static class HashPass
             {
                 onReader = [crc, blake, .. Present(full, data)];
                 workers = [];
+            }
+            else if (schedule == Schedule.ReaderBlake3)
+            {
+                onReader = [crc, blake];
+                workers = [.. Present(full, data).Select(h => new[] { h })];
             }
             else if (schedule == Schedule.Pairs)
             {

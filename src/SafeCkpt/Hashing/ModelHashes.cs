@@ -4,7 +4,8 @@ namespace SafeCkpt.Hashing;
 
 /// <summary>
 /// The six hashes civitai records for a model file, under civitai's names, computed in one sequential read: SHA256,
-/// AutoV1, AutoV2, AutoV3, CRC32 and BLAKE3 (the SHA-256, the AutoV3 SHA-256 and BLAKE3 on separate cores). Values
+/// AutoV1, AutoV2, AutoV3 (safetensors only), CRC32 and BLAKE3 (the SHA-256, the AutoV3 SHA-256 and BLAKE3 on
+/// separate threads). Values
 /// are lowercase hex, as <c>sha256sum</c>, <c>b3sum</c>, Python's <c>hexdigest()</c> and A1111 write them; civitai
 /// shows the same digits in uppercase and matches them case-insensitively.
 /// </summary>
@@ -34,15 +35,14 @@ public sealed class ModelHashes
     /// <summary>AutoV2: the first 10 hex digits of <see cref="Sha256"/> (A1111's checkpoint short hash).</summary>
     public string AutoV2 => Sha256[..10];
 
-    /// <summary>AutoV3: the first 12 hex digits of <see cref="DataSha256"/>, the width civitai stores and A1111 shows for a LoRA; null when the file has no AutoV3 range.</summary>
+    /// <summary>AutoV3: the first 12 hex digits of <see cref="DataSha256"/>, the width civitai stores and A1111 shows for a LoRA; null for a file that is not safetensors.</summary>
     public string? AutoV3 => DataSha256?[..12];
 
     /// <summary>
-    /// The full SHA-256 behind AutoV3, 64 hex digits, or null. For a safetensors file: of every byte after the
-    /// 8-byte length and the JSON header (kohya's <c>sshs_model_hash</c>, A1111's <c>hashes-addnet</c>; ModelSpec's
-    /// <c>hash_sha256</c> is <c>"0x"</c> and this). For other files, civitai's scanner rule: the first 8 bytes read as
-    /// a little-endian length N; the SHA-256 of what follows byte 8 + N when N is under 16 MiB, else of what follows
-    /// byte 8. Null for a file under 8 bytes or whose declared header runs past its end.
+    /// The full SHA-256 behind AutoV3, 64 hex digits: of every byte of a safetensors file after the 8-byte length and
+    /// the JSON header (kohya's <c>sshs_model_hash</c>, A1111's <c>hashes-addnet</c>; ModelSpec's <c>hash_sha256</c>
+    /// is <c>"0x"</c> and this), so editing the metadata does not change it. Null for other formats and for a
+    /// safetensors file whose declared header runs past its end.
     /// </summary>
     public string? DataSha256 { get; }
 

@@ -131,7 +131,7 @@ public class FileBatchTests
         JsonElement first = doc.RootElement.GetProperty("files")[0];
         Assert.Equal(ModelHashes.Compute(a).Sha256, first.GetProperty("sha256").GetString());
         Assert.Equal(ModelHashes.Compute(a).AutoV3, first.GetProperty("autov3").GetString());
-        Assert.Equal(ModelHashes.Compute(Fixtures.Path_("ckpt", "zip_basic.ckpt")).AutoV3, doc.RootElement.GetProperty("files")[1].GetProperty("autov3").GetString());
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("files")[1].GetProperty("autov3").ValueKind);
         Assert.Equal(0, doc.RootElement.GetProperty("summary").GetProperty("failed").GetInt32());
     }
 

@@ -5,10 +5,9 @@ Writes the small edge-case files under hash/ (deterministic bytes) and hashes.js
 {relative path: {sha256, autov1, autov2, autov3, data_sha256, crc32, crc32_zlib, blake3}}.
   sha256      SHA-256 of the whole file; autov2 = its first 10 hex digits (civitai AutoV2, A1111's checkpoint short hash)
   autov1      A1111 modules/sd_models.py model_hash: sha256 of the 0x10000 bytes read at offset 0x100000, first 8 hex
-  data_sha256 the SHA-256 behind AutoV3, or null: for safetensors, of everything after the 8-byte length and the header
-              (kohya/A1111 addnet_hash_safetensors); for other files civitai's model-scanner rule (HashTask.cs): the
-              first 8 bytes as a little-endian N, from 8 + N when N < 16 MiB, else from 8; null when the file is under
-              8 bytes or 8 + N runs past its end. autov3 = its first 12 hex digits (the width civitai stores)
+  data_sha256 the SHA-256 behind AutoV3, for safetensors files only: of everything after the 8-byte length and the
+              header (kohya/A1111 addnet_hash_safetensors); null for other files and for a safetensors file whose
+              declared header runs past its end. autov3 = its first 12 hex digits (the width civitai stores)
   crc32       civitai's CRC32 string: zlib.crc32 packed as 4 little-endian bytes, in hex ("hello world" -> 85114a0d)
   crc32_zlib  the same CRC as zlib's number, in hex (0d4a1185), for comparison
   blake3      `b3sum --no-names FILE`"""
@@ -16,19 +15,16 @@ import hashlib, json, os, struct, subprocess, zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
 
-# Edge cases of the partial hashes' ranges, as raw bytes (none of them a valid model file).
+# Edge cases of the partial hashes' ranges, as raw bytes.
 edge = {
     # civitai's own HashTask test file.
     "hash/hello_world.txt": b"hello world",
     "hash/empty.bin": b"",
-    # Shorter than the 8-byte length: no AutoV3.
     "hash/short7.bin": b"1234567",
-    # Not safetensors (the header is not JSON), declared header 16 bytes: civitai hashes from 8 + 16.
-    "hash/small_header.bin": struct.pack("<Q", 16) + b"\x01" * 16 + bytes(range(200)),
-    # Declared header longer than the file (and under 16 MiB): no AutoV3.
-    "hash/past_end.bin": struct.pack("<Q", 1000) + bytes(range(100)),
-    # Declared header of exactly 16 MiB: civitai does not skip it, and hashes from byte 8.
-    "hash/header_16mib.bin": struct.pack("<Q", 16 << 20) + bytes(range(256)) * 3,
+    # A safetensors file cut short inside its header: no AutoV3.
+    "hash/truncated.safetensors": struct.pack("<Q", 1000) + b'{"w":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}',
+    # A safetensors file with no tensors: AutoV3 is the SHA-256 of nothing.
+    "hash/no_tensors.safetensors": struct.pack("<Q", 8) + b"{}      ",
 }
 os.makedirs(os.path.join(here, "hash"), exist_ok=True)
 for rel, data in edge.items():
@@ -39,10 +35,9 @@ files = ["casts/torch_casts.safetensors", "safetensors/sd_tiny.safetensors", "ck
 
 
 def data_start(data, is_safetensors):
-    if len(data) < 8:
+    if not is_safetensors or len(data) < 8:
         return None
-    n = struct.unpack("<Q", data[:8])[0]
-    start = 8 + n if is_safetensors or n < (16 << 20) else 8
+    start = 8 + struct.unpack("<Q", data[:8])[0]
     return start if start <= len(data) else None
 
 
