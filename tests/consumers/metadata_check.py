@@ -216,6 +216,34 @@ def scenarios(tool, work, reference):
     seen["mode"] = json.loads(r.stdout)["mode"]
     results["modelspec"] = seen
 
+    # Provenance (issue 13): a file SafeCkpt converts records its source's hashes, name and recipe under safeckpt.*,
+    # and readers that are not SafeCkpt see them as plain metadata; --no-provenance writes none.
+    p = fresh("source model.safetensors", {"format": "pt", "modelspec.title": "source"}, seed=7)
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    sha, data_sha = hashlib.sha256(raw).hexdigest(), hashlib.sha256(raw[8 + n:]).hexdigest()
+    out = os.path.join(work, "converted.safetensors")
+    r = run_tool(tool, ["convert", p, out, "--dtype", "fp16"])
+    assert r.returncode == 0, r.stderr
+    seen = observe(out, reference)
+    meta = seen["metadata"]
+    assert meta["safeckpt.source.name"] == "source model.safetensors", meta
+    assert meta["safeckpt.source.format"] == "safetensors", meta
+    assert meta["safeckpt.source.sha256"] == sha and meta["safeckpt.source.autov2"] == sha[:10], meta
+    assert meta["safeckpt.source.autov3"] == data_sha, meta
+    assert all(work not in v for v in meta.values()), "a local path leaked into the metadata"
+    assert meta.pop("safeckpt.version"), "no safeckpt.version"
+    del seen["header_length"], seen["file_length"]  # both move with the version string's length
+    seen["mode"] = None
+    results["provenance"] = seen
+    out = os.path.join(work, "no-provenance.safetensors")
+    r = run_tool(tool, ["convert", p, out, "--dtype", "fp16", "--no-provenance"])
+    assert r.returncode == 0, r.stderr
+    seen = observe(out, reference)
+    assert not any(k.startswith("safeckpt.") for k in seen["metadata"]), seen["metadata"]
+    seen["mode"] = None
+    results["no-provenance"] = seen
+
     # A real kill -9 inside the in-place edit. Before SafeCkpt opens the file again, other readers see the old file
     # (journal written, header untouched), a torn header (half written: the window other programs have), or the new
     # one; after `safeckpt meta` they see the old or the new one, and the journal is gone.
@@ -263,7 +291,7 @@ def main():
         results = scenarios(tool, work, reference)
     for name, seen in results.items():
         extra = ", ".join(k for k in ("safetensors_package", "reference_reader") if k in seen)
-        print(f"ok  {name}: mode {seen['mode']}, N {seen['header_length']}, {len(seen['metadata'])} keys{', also ' + extra if extra else ''}"
+        print(f"ok  {name}: mode {seen['mode']}, N {seen.get('header_length', '-')}, {len(seen['metadata'])} keys{', also ' + extra if extra else ''}"
               + (f", other readers before recovery: {seen['other_readers_before_recovery']}" if "other_readers_before_recovery" in seen else ""))
     if "--write-expectations" in args:
         with open(EXPECTATIONS, "w", encoding="utf-8") as f:

@@ -33,7 +33,9 @@ internal sealed class ReplaceVae : TensorTransform
     public string VaePath { get; }
 
     /// <inheritdoc/>
-    public override string Description => $"bake in the VAE from {VaePath}";
+    /// <remarks>Names the VAE by its file name only: the description goes into provenance metadata, and a local folder
+    /// path has no place in a file that is shared.</remarks>
+    public override string Description => $"bake in the VAE from {System.IO.Path.GetFileName(VaePath)}";
 
     /// <summary>The VAE tensors of a file, keyed by their name inside the model (with the prefix).</summary>
     internal static Dictionary<string, TensorInfo> VaeTensors(ModelFile vae)

@@ -160,7 +160,10 @@ public class ProvenanceTests
         Assert.Equal(sha, written.Metadata["safeckpt.recipe.vae.sha256"]);
         Assert.Equal(sha[..10], written.Metadata["safeckpt.recipe.vae.autov2"]);
         Assert.Equal(DataSha256(vae), written.Metadata["safeckpt.recipe.vae.autov3"]);
-        Assert.Contains($"bake in the VAE from {vae}", written.Metadata["safeckpt.recipe"], StringComparison.Ordinal);
+        string recipe = written.Metadata["safeckpt.recipe"];
+        Assert.Contains("bake in the VAE from vae.safetensors", recipe, StringComparison.Ordinal);
+        Assert.DoesNotContain(dir.Path, recipe, StringComparison.Ordinal);
+        Assert.All(written.Metadata.Values, v => Assert.DoesNotContain(dir.Path, v, StringComparison.Ordinal));
     }
 
     [Fact]
