@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using SafeCkpt.Numerics;
 
 namespace SafeCkpt.Formats.Gguf;
 
@@ -15,10 +16,21 @@ namespace SafeCkpt.Formats.Gguf;
 /// <item>Q6_K (210 B): ql[128], qh[64], scales[16] int8, d.</item>
 /// </list>
 /// </summary>
-internal static class GgmlDequantizer
+/// <remarks>
+/// The per-block functions in this file are the scalar reference. Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K also
+/// have Vector256 and Vector128 paths (GgmlDequantizer.Vector*.cs) that compute the same operations in the same order
+/// on whole blocks, so every tier gives the same bits; the tier is <see cref="CastKernels.Tier"/>, as for the cast
+/// kernels (tests and benchmarks lower it in-process, <c>DOTNET_EnableAVX2=0</c> / <c>DOTNET_EnableHWIntrinsic=0</c>
+/// lower the hardware's). The other types run the scalar code on every tier.
+/// </remarks>
+internal static partial class GgmlDequantizer
 {
     /// <summary>Dequantizes whole blocks of <paramref name="type"/> into <paramref name="destination"/> (block elements per block).</summary>
-    public static void Dequantize(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination)
+    public static void Dequantize(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination) =>
+        Dequantize(type, blocks, destination, CastKernels.Tier);
+
+    /// <summary>Dequantizes on <paramref name="tier"/> (the same bits on every tier).</summary>
+    internal static void Dequantize(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination, VectorTier tier)
     {
         if (!GgmlTypes.TryGetBlock((uint)type, out int n, out int size) || !GgmlTypes.CanDequantize(type))
         {
@@ -31,6 +43,19 @@ internal static class GgmlDequantizer
             throw new ArgumentException($"{blocks.Length} bytes are not whole {GgmlTypes.Name(type)} blocks, or the destination holds fewer than {count * n} values.", nameof(blocks));
         }
 
+        if (tier >= VectorTier.Vector128 && DequantizeVector(type, blocks, destination[..(count * n)], tier == VectorTier.Vector256))
+        {
+            return;
+        }
+
+        DequantizeScalar(type, blocks, destination);
+    }
+
+    /// <summary>The scalar reference for <see cref="Dequantize(GgmlType, ReadOnlySpan{byte}, Span{float})"/> (arguments checked there).</summary>
+    internal static void DequantizeScalar(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination)
+    {
+        GgmlTypes.TryGetBlock((uint)type, out int n, out int size);
+        int count = blocks.Length / size;
         for (int b = 0; b < count; b++)
         {
             ReadOnlySpan<byte> x = blocks.Slice(b * size, size);
