@@ -18,7 +18,7 @@ public class DequantizeBenchmarks
     private GgmlType _type;
     private VectorTier _tier;
 
-    public static IEnumerable<string> Types => ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q6_K", "Q5_K"];
+    public static IEnumerable<string> Types => ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
 
     [ParamsSource(nameof(Types))]
     public string Type { get; set; } = "";
@@ -39,6 +39,8 @@ public class DequantizeBenchmarks
         int[] scales = _type switch
         {
             GgmlType.Q6_K => [208],
+            GgmlType.Q2_K => [80, 82],
+            GgmlType.Q3_K => [108],
             GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K => [0, 2],
             _ => [0],
         };

@@ -8,7 +8,7 @@ internal static partial class GgmlDequantizer
 {
     // The vector paths: one block per step, its quants widened from bytes to uint lanes (zero- or sign-extended, in
     // element order), then the reference's float32 operations lane by lane in the reference's order: int → float
-    // (exact), one multiply by the block's scale, then + min (Q4_1, Q5_1) or - min (Q4_K). The scales are computed
+    // (exact), one multiply by the block's scale, then + min (Q4_1, Q5_1; a NaN product kept, see AddMin) or - min (Q2_K, Q4_K, Q5_K). The scales are computed
     // once per block exactly as the scalar code computes them (fp16 → float32, times the integer sub-scale), so every
     // lane equals the scalar element, NaN payloads included. Blocks are whole, so there is no tail.
 
@@ -32,8 +32,17 @@ internal static partial class GgmlDequantizer
             case GgmlType.Q5_1:
                 Nibbles32Vector(blocks, destination, wide, 24, 8, hasHighBits: true, hasMin: true);
                 return true;
+            case GgmlType.Q2_K:
+                Q23_KVector(blocks, destination, wide, q3: false);
+                return true;
+            case GgmlType.Q3_K:
+                Q23_KVector(blocks, destination, wide, q3: true);
+                return true;
             case GgmlType.Q4_K:
-                Q4_KVector(blocks, destination, wide);
+                QxKVector(blocks, destination, wide, 144, 16, hasHighBits: false);
+                return true;
+            case GgmlType.Q5_K:
+                QxKVector(blocks, destination, wide, 176, 48, hasHighBits: true);
                 return true;
             case GgmlType.Q6_K:
                 Q6_KVector(blocks, destination, wide);
@@ -144,8 +153,9 @@ internal static partial class GgmlDequantizer
             q |= Vector256.Equals(qh & mask, mask) & Vector256.Create(16u);
         }
 
+        // + m as the scalar AddMin: a NaN product stays itself (v == v is false only there).
         Vector256<float> v = d * Vector256.ConvertToSingle(q.AsInt32() - Vector256.Create(bias));
-        (hasMin ? v + m : v).StoreUnsafe(ref o, (nuint)at);
+        (hasMin ? Vector256.ConditionalSelect(Vector256.Equals(v, v), v + m, v) : v).StoreUnsafe(ref o, (nuint)at);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -158,54 +168,155 @@ internal static partial class GgmlDequantizer
         }
 
         Vector128<float> v = d * Vector128.ConvertToSingle(q.AsInt32() - Vector128.Create(bias));
-        (hasMin ? v + m : v).StoreUnsafe(ref o, (nuint)at);
+        (hasMin ? Vector128.ConditionalSelect(Vector128.Equals(v, v), v + m, v) : v).StoreUnsafe(ref o, (nuint)at);
     }
 
-    // ---------------------------------------------------------------- Q4_K: y[32j + l] = (dl_j * float(q)) - ml_j
-    //   sub-blocks 2i and 2i+1 share qs[32i..32i+32): low nibbles, then high nibbles; dl_j, ml_j as the scalar computes
+    // ------------------------------------------------------- Q4_K, Q5_K: y[32j + l] = (dl_j * float(q)) - ml_j
+    //   sub-blocks 2i and 2i+1 share qs[32i..32i+32): low nibbles, then high nibbles; Q5_K: q |= 16 where bit j of
+    //   qh[l] is set; dl_j, ml_j as the scalar computes them
 
-    private static void Q4_KVector(ReadOnlySpan<byte> blocks, Span<float> destination, bool wide)
+    private static void QxKVector(ReadOnlySpan<byte> blocks, Span<float> destination, bool wide, int size, int qsAt, bool hasHighBits)
     {
         ref float y = ref MemoryMarshal.GetReference(destination);
-        int count = blocks.Length / 144;
+        int count = blocks.Length / size;
         Span<int> sc = stackalloc int[8];
         Span<int> mn = stackalloc int[8];
         for (int b = 0; b < count; b++)
         {
-            ReadOnlySpan<byte> x = blocks.Slice(b * 144, 144);
-            ref byte qs = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), 16);
+            ReadOnlySpan<byte> x = blocks.Slice(b * size, size);
+            ref byte qs = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), qsAt);
+            ref byte qh = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), 16);
             ref float o = ref Unsafe.Add(ref y, b * 256);
             float d = Half(x, 0), dmin = Half(x, 2);
             ScaleMin(x.Slice(4, 12), sc, mn);
             for (int i = 0; i < 4; i++)
             {
-                float dl0 = d * sc[2 * i], ml0 = dmin * mn[2 * i];
-                float dl1 = d * sc[(2 * i) + 1], ml1 = dmin * mn[(2 * i) + 1];
+                var k = new KPair(d * sc[2 * i], dmin * mn[2 * i], d * sc[(2 * i) + 1], dmin * mn[(2 * i) + 1], 2 * i, hasHighBits);
                 ref byte q = ref Unsafe.Add(ref qs, 32 * i);
                 ref float lo = ref Unsafe.Add(ref o, 64 * i);
-                ref float hi = ref Unsafe.Add(ref lo, 32);
-                if (wide)
+                for (int h = 0; h < 32; h += 16)
                 {
-                    Vector256<float> d0 = Vector256.Create(dl0), m0 = Vector256.Create(ml0), d1 = Vector256.Create(dl1), m1 = Vector256.Create(ml1);
-                    for (int h = 0; h < 32; h += 16)
+                    if (wide)
                     {
                         (Vector256<uint> a, Vector256<uint> c) = UnsignedLanes256(ref Unsafe.Add(ref q, h));
-                        ((d0 * Vector256.ConvertToSingle((a & Vector256.Create(0xFu)).AsInt32())) - m0).StoreUnsafe(ref lo, (nuint)h);
-                        ((d0 * Vector256.ConvertToSingle((c & Vector256.Create(0xFu)).AsInt32())) - m0).StoreUnsafe(ref lo, (nuint)(h + 8));
-                        ((d1 * Vector256.ConvertToSingle(Vector256.ShiftRightLogical(a, 4).AsInt32())) - m1).StoreUnsafe(ref hi, (nuint)h);
-                        ((d1 * Vector256.ConvertToSingle(Vector256.ShiftRightLogical(c, 4).AsInt32())) - m1).StoreUnsafe(ref hi, (nuint)(h + 8));
+                        (Vector256<uint> ha, Vector256<uint> hc) = hasHighBits ? UnsignedLanes256(ref Unsafe.Add(ref qh, h)) : default;
+                        k.Lanes(a, ha, ref lo, h);
+                        k.Lanes(c, hc, ref lo, h + 8);
                     }
-                }
-                else
-                {
-                    Vector128<float> d0 = Vector128.Create(dl0), m0 = Vector128.Create(ml0), d1 = Vector128.Create(dl1), m1 = Vector128.Create(ml1);
-                    for (int h = 0; h < 32; h += 16)
+                    else
                     {
                         (Vector128<uint> u0, Vector128<uint> u1, Vector128<uint> u2, Vector128<uint> u3) = UnsignedLanes128(ref Unsafe.Add(ref q, h));
-                        Q4_KLanes(u0, ref lo, ref hi, h, d0, m0, d1, m1);
-                        Q4_KLanes(u1, ref lo, ref hi, h + 4, d0, m0, d1, m1);
-                        Q4_KLanes(u2, ref lo, ref hi, h + 8, d0, m0, d1, m1);
-                        Q4_KLanes(u3, ref lo, ref hi, h + 12, d0, m0, d1, m1);
+                        (Vector128<uint> h0, Vector128<uint> h1, Vector128<uint> h2, Vector128<uint> h3) = hasHighBits ? UnsignedLanes128(ref Unsafe.Add(ref qh, h)) : default;
+                        k.Lanes(u0, h0, ref lo, h);
+                        k.Lanes(u1, h1, ref lo, h + 4);
+                        k.Lanes(u2, h2, ref lo, h + 8);
+                        k.Lanes(u3, h3, ref lo, h + 12);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The scales of sub-blocks j and j+1 of a Q4_K / Q5_K block, and their lanes.</summary>
+    private readonly struct KPair(float dl0, float ml0, float dl1, float ml1, int j, bool hasHighBits)
+    {
+        // Lanes l..l+n of sub-block j (low nibbles of u, bit j of qh) at lo[l], of sub-block j+1 (high nibbles, bit
+        // j+1) at lo[32 + l].
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Lanes(Vector256<uint> u, Vector256<uint> qh, ref float lo, int l)
+        {
+            Vector256<uint> q0 = u & Vector256.Create(0xFu), q1 = Vector256.ShiftRightLogical(u, 4);
+            if (hasHighBits)
+            {
+                q0 |= Vector256.ShiftLeft(Vector256.ShiftRightLogical(qh, j) & Vector256<uint>.One, 4);
+                q1 |= Vector256.ShiftLeft(Vector256.ShiftRightLogical(qh, j + 1) & Vector256<uint>.One, 4);
+            }
+
+            ((Vector256.Create(dl0) * Vector256.ConvertToSingle(q0.AsInt32())) - Vector256.Create(ml0)).StoreUnsafe(ref lo, (nuint)l);
+            ((Vector256.Create(dl1) * Vector256.ConvertToSingle(q1.AsInt32())) - Vector256.Create(ml1)).StoreUnsafe(ref lo, (nuint)(32 + l));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Lanes(Vector128<uint> u, Vector128<uint> qh, ref float lo, int l)
+        {
+            Vector128<uint> q0 = u & Vector128.Create(0xFu), q1 = Vector128.ShiftRightLogical(u, 4);
+            if (hasHighBits)
+            {
+                q0 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh, j) & Vector128<uint>.One, 4);
+                q1 |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(qh, j + 1) & Vector128<uint>.One, 4);
+            }
+
+            ((Vector128.Create(dl0) * Vector128.ConvertToSingle(q0.AsInt32())) - Vector128.Create(ml0)).StoreUnsafe(ref lo, (nuint)l);
+            ((Vector128.Create(dl1) * Vector128.ConvertToSingle(q1.AsInt32())) - Vector128.Create(ml1)).StoreUnsafe(ref lo, (nuint)(32 + l));
+        }
+    }
+
+    // ------------------------------------------------------- Q2_K, Q3_K: two bits of qs[32 half + l] per element
+    //   e = 128 half + 32 s + l: q = (qs[32 half + l] >> 2s) & 3, scale k = e / 16 = 8 half + 2s + l / 16
+    //   Q2_K: y = (dl_k * float(q)) - ml_k; Q3_K: y = dl_k * float((q | hbit << 2) - 4), hbit = bit e / 32 of hmask[l]
+
+    private static void Q23_KVector(ReadOnlySpan<byte> blocks, Span<float> destination, bool wide, bool q3)
+    {
+        int size = q3 ? 110 : 84, qsAt = q3 ? 32 : 16;
+        ref float y = ref MemoryMarshal.GetReference(destination);
+        int count = blocks.Length / size;
+        Span<float> dl = stackalloc float[16];
+        Span<float> ml = stackalloc float[16];
+        for (int b = 0; b < count; b++)
+        {
+            ReadOnlySpan<byte> x = blocks.Slice(b * size, size);
+            ref byte qs = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), qsAt);
+            ref byte hmask = ref MemoryMarshal.GetReference(x);
+            ref float o = ref Unsafe.Add(ref y, b * 256);
+            if (q3)
+            {
+                ReadOnlySpan<byte> scales = x.Slice(96, 12);
+                float d = Half(x, 108);
+                for (int k = 0; k < 16; k++)
+                {
+                    int low = (scales[k % 8] >> (4 * (k / 8))) & 0xF;
+                    int high = (scales[8 + (k % 4)] >> (2 * (k / 4))) & 3;
+                    dl[k] = d * ((low | (high << 4)) - 32);
+                }
+            }
+            else
+            {
+                float d = Half(x, 80), dmin = Half(x, 82);
+                for (int k = 0; k < 16; k++)
+                {
+                    dl[k] = d * (x[k] & 0xF);
+                    ml[k] = dmin * (x[k] >> 4);
+                }
+            }
+
+            for (int half = 0; half < 2; half++)
+            {
+                ref byte q = ref Unsafe.Add(ref qs, 32 * half);
+                for (int l = 0; l < 32; l += 16)
+                {
+                    if (wide)
+                    {
+                        (Vector256<uint> a, Vector256<uint> c) = UnsignedLanes256(ref Unsafe.Add(ref q, l));
+                        (Vector256<uint> ha, Vector256<uint> hc) = q3 ? UnsignedLanes256(ref Unsafe.Add(ref hmask, l)) : default;
+                        for (int s = 0; s < 4; s++)
+                        {
+                            int e = (128 * half) + (32 * s) + l, k = e >> 4;
+                            Q23_KLanes(a, ha, s, 4 * half + s, dl[k], ml[k], q3, ref o, e);
+                            Q23_KLanes(c, hc, s, 4 * half + s, dl[k], ml[k], q3, ref o, e + 8);
+                        }
+                    }
+                    else
+                    {
+                        (Vector128<uint> u0, Vector128<uint> u1, Vector128<uint> u2, Vector128<uint> u3) = UnsignedLanes128(ref Unsafe.Add(ref q, l));
+                        (Vector128<uint> h0, Vector128<uint> h1, Vector128<uint> h2, Vector128<uint> h3) = q3 ? UnsignedLanes128(ref Unsafe.Add(ref hmask, l)) : default;
+                        for (int s = 0; s < 4; s++)
+                        {
+                            int e = (128 * half) + (32 * s) + l, k = e >> 4;
+                            Q23_KLanes(u0, h0, s, 4 * half + s, dl[k], ml[k], q3, ref o, e);
+                            Q23_KLanes(u1, h1, s, 4 * half + s, dl[k], ml[k], q3, ref o, e + 4);
+                            Q23_KLanes(u2, h2, s, 4 * half + s, dl[k], ml[k], q3, ref o, e + 8);
+                            Q23_KLanes(u3, h3, s, 4 * half + s, dl[k], ml[k], q3, ref o, e + 12);
+                        }
                     }
                 }
             }
@@ -213,10 +324,33 @@ internal static partial class GgmlDequantizer
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q4_KLanes(Vector128<uint> u, ref float lo, ref float hi, int at, Vector128<float> d0, Vector128<float> m0, Vector128<float> d1, Vector128<float> m1)
+    private static void Q23_KLanes(Vector256<uint> qs, Vector256<uint> hmask, int s, int hbit, float dl, float ml, bool q3, ref float o, int at)
     {
-        ((d0 * Vector128.ConvertToSingle((u & Vector128.Create(0xFu)).AsInt32())) - m0).StoreUnsafe(ref lo, (nuint)at);
-        ((d1 * Vector128.ConvertToSingle(Vector128.ShiftRightLogical(u, 4).AsInt32())) - m1).StoreUnsafe(ref hi, (nuint)at);
+        Vector256<uint> q = Vector256.ShiftRightLogical(qs, 2 * s) & Vector256.Create(3u);
+        if (q3)
+        {
+            q |= Vector256.ShiftLeft(Vector256.ShiftRightLogical(hmask, hbit) & Vector256<uint>.One, 2);
+            (Vector256.Create(dl) * Vector256.ConvertToSingle(q.AsInt32() - Vector256.Create(4))).StoreUnsafe(ref o, (nuint)at);
+        }
+        else
+        {
+            ((Vector256.Create(dl) * Vector256.ConvertToSingle(q.AsInt32())) - Vector256.Create(ml)).StoreUnsafe(ref o, (nuint)at);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q23_KLanes(Vector128<uint> qs, Vector128<uint> hmask, int s, int hbit, float dl, float ml, bool q3, ref float o, int at)
+    {
+        Vector128<uint> q = Vector128.ShiftRightLogical(qs, 2 * s) & Vector128.Create(3u);
+        if (q3)
+        {
+            q |= Vector128.ShiftLeft(Vector128.ShiftRightLogical(hmask, hbit) & Vector128<uint>.One, 2);
+            (Vector128.Create(dl) * Vector128.ConvertToSingle(q.AsInt32() - Vector128.Create(4))).StoreUnsafe(ref o, (nuint)at);
+        }
+        else
+        {
+            ((Vector128.Create(dl) * Vector128.ConvertToSingle(q.AsInt32())) - Vector128.Create(ml)).StoreUnsafe(ref o, (nuint)at);
+        }
     }
 
     // ---------------------------------------------------------------- Q6_K: y[e] = dl[e / 16] * float(q - 32)

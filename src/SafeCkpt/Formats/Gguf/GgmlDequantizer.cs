@@ -17,11 +17,10 @@ namespace SafeCkpt.Formats.Gguf;
 /// </list>
 /// </summary>
 /// <remarks>
-/// The per-block functions in this file are the scalar reference. Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K also
-/// have Vector256 and Vector128 paths (GgmlDequantizer.Vector*.cs) that compute the same operations in the same order
-/// on whole blocks, so every tier gives the same bits; the tier is <see cref="CastKernels.Tier"/>, as for the cast
-/// kernels (tests and benchmarks lower it in-process, <c>DOTNET_EnableAVX2=0</c> / <c>DOTNET_EnableHWIntrinsic=0</c>
-/// lower the hardware's). The other types run the scalar code on every tier.
+/// The per-block functions in this file are the scalar reference. Every type also has Vector256 and Vector128 paths
+/// (GgmlDequantizer.Vector.cs) that compute the same operations in the same order on whole blocks, so every tier
+/// gives the same bits; the tier is <see cref="CastKernels.Tier"/>, as for the cast kernels (tests and benchmarks
+/// lower it in-process, <c>DOTNET_EnableAVX2=0</c> / <c>DOTNET_EnableHWIntrinsic=0</c> lower the hardware's).
 /// </remarks>
 internal static partial class GgmlDequantizer
 {
@@ -97,13 +96,18 @@ internal static partial class GgmlDequantizer
         }
     }
 
+    // t + m, and t itself when t is NaN: the payload of the first operand, as x86 and Arm return it for t + m when
+    // both are NaN. Written out because the JIT may swap the operands of a commutative add, and then the two NaN
+    // scales of a block would give the min's payload on one path and the scale's on another.
+    private static float AddMin(float t, float m) => float.IsNaN(t) ? t : t + m;
+
     private static void Q4_1(ReadOnlySpan<byte> x, Span<float> y)
     {
         float d = Half(x, 0), m = Half(x, 2);
         for (int j = 0; j < 16; j++)
         {
-            y[j] = (d * (x[4 + j] & 0xF)) + m;
-            y[j + 16] = (d * (x[4 + j] >> 4)) + m;
+            y[j] = AddMin(d * (x[4 + j] & 0xF), m);
+            y[j + 16] = AddMin(d * (x[4 + j] >> 4), m);
         }
     }
 
@@ -124,8 +128,8 @@ internal static partial class GgmlDequantizer
         uint qh = BinaryPrimitives.ReadUInt32LittleEndian(x[4..]);
         for (int j = 0; j < 16; j++)
         {
-            y[j] = (d * ((x[8 + j] & 0xF) | (int)(((qh >> j) & 1) << 4))) + m;
-            y[j + 16] = (d * ((x[8 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4))) + m;
+            y[j] = AddMin(d * ((x[8 + j] & 0xF) | (int)(((qh >> j) & 1) << 4)), m);
+            y[j + 16] = AddMin(d * ((x[8 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)), m);
         }
     }
 

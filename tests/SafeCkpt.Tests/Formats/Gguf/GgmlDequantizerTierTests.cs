@@ -24,7 +24,10 @@ public class GgmlDequantizerTierTests
         [GgmlType.Q4_1] = [0, 2],
         [GgmlType.Q5_0] = [0],
         [GgmlType.Q5_1] = [0, 2],
+        [GgmlType.Q2_K] = [80, 82],
+        [GgmlType.Q3_K] = [108],
         [GgmlType.Q4_K] = [0, 2],
+        [GgmlType.Q5_K] = [0, 2],
         [GgmlType.Q6_K] = [208],
     };
 
@@ -111,7 +114,7 @@ public class GgmlDequantizerTierTests
     [MemberData(nameof(VectorTypes))]
     public void A_block_whose_scales_are_both_nans_keeps_the_scalar_references_payload_on_every_tier(string typeName)
     {
-        // Q4_1 / Q5_1 / Q4_K add or subtract a NaN min to a NaN product: which payload survives depends on the order
+        // Q4_1 / Q5_1 / Q2_K / Q4_K / Q5_K add or subtract a NaN min to a NaN product: which payload survives depends on the order
         // of the operands, so the vector code must keep the scalar's.
         GgmlType type = Enum.Parse<GgmlType>(typeName);
         GgmlTypes.TryGetBlock((uint)type, out _, out int size);
