@@ -8,9 +8,10 @@ internal static partial class GgmlDequantizer
 {
     // The vector paths: one block per step, its quants widened from bytes to uint lanes (zero- or sign-extended, in
     // element order), then the reference's float32 operations lane by lane in the reference's order: int → float
-    // (exact), one multiply by the block's scale, then + min (Q4_1, Q5_1; a NaN product kept, see AddMin) or - min (Q2_K, Q4_K, Q5_K). The scales are computed
-    // once per block exactly as the scalar code computes them (fp16 → float32, times the integer sub-scale), so every
-    // lane equals the scalar element, NaN payloads included. Blocks are whole, so there is no tail.
+    // (exact), one multiply by the block's scale, then + min (Q4_1, Q5_1; a NaN product kept, see AddMin) or - min
+    // (Q2_K, Q4_K, Q5_K). The scales are computed once per block exactly as the scalar code computes them (fp16 →
+    // float32, times the integer sub-scale), so every lane equals the scalar element, NaN payloads included. Blocks
+    // are whole, so there is no tail.
 
     /// <summary>Runs the vector path of <paramref name="type"/>; false for the types that have none.</summary>
     private static bool DequantizeVector(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination, bool wide)
