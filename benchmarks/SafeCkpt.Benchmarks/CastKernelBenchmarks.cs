@@ -21,7 +21,9 @@ public class CastKernelBenchmarks
     private double[] _f64Out = [];
     private ushort[] _u16 = [];
     private ushort[] _u16Out = [];
+    private ushort[] _bf16 = [];
     private byte[] _f8 = [];
+    private byte[] _f8E5M2 = [];
     private byte[] _f8Out = [];
     private VectorTier _tier;
 
@@ -42,6 +44,10 @@ public class CastKernelBenchmarks
         _u16Out = new ushort[N];
         _f8 = new byte[N];
         CastKernels.SingleToFloat8(_f32, _f8, DType.Float8E4M3, saturate: false, _tier);
+        _f8E5M2 = new byte[N];
+        CastKernels.SingleToFloat8(_f32, _f8E5M2, DType.Float8E5M2, saturate: false, _tier);
+        _bf16 = new ushort[N];
+        CastKernels.SingleToBFloat16(_f32, _bf16, 0xFFFF, _tier);
         _f8Out = new byte[N];
     }
 
@@ -84,6 +90,24 @@ public class CastKernelBenchmarks
 
     [Benchmark(Description = "F8_E4M3->F32")]
     public void Float8E4M3ToSingle() => CastKernels.Float8ToSingle(_f8, _f32Out, DType.Float8E4M3, _tier);
+
+    [Benchmark(Description = "F8_E5M2->F32")]
+    public void Float8E5M2ToSingle() => CastKernels.Float8ToSingle(_f8E5M2, _f32Out, DType.Float8E5M2, _tier);
+
+    [Benchmark(Description = "F8_E4M3->F16 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void Float8E4M3ToHalf() => ElementCast.Convert(DType.Float8E4M3, DType.Float16, _f8, MemoryMarshal.AsBytes(_u16Out.AsSpan()), N);
+
+    [Benchmark(Description = "F8_E4M3->BF16 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void Float8E4M3ToBFloat16() => ElementCast.Convert(DType.Float8E4M3, DType.BFloat16, _f8, MemoryMarshal.AsBytes(_u16Out.AsSpan()), N);
+
+    [Benchmark(Description = "F8_E5M2->F16 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void Float8E5M2ToHalf() => ElementCast.Convert(DType.Float8E5M2, DType.Float16, _f8E5M2, MemoryMarshal.AsBytes(_u16Out.AsSpan()), N);
+
+    [Benchmark(Description = "F16->F8_E5M2 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void HalfToFloat8E5M2() => ElementCast.Convert(DType.Float16, DType.Float8E5M2, MemoryMarshal.AsBytes(_u16.AsSpan()), _f8Out, N);
+
+    [Benchmark(Description = "BF16->F8_E4M3 (ElementCast, via F32 in 4 Ki blocks)")]
+    public void BFloat16ToFloat8E4M3() => ElementCast.Convert(DType.BFloat16, DType.Float8E4M3, MemoryMarshal.AsBytes(_bf16.AsSpan()), _f8Out, N);
 
     [Benchmark(Description = "F16->F8_E4M3 (ElementCast, via F32 in 4 Ki blocks)")]
     public void HalfToFloat8() => ElementCast.Convert(DType.Float16, DType.Float8E4M3, MemoryMarshal.AsBytes(_u16.AsSpan()), _f8Out, N);

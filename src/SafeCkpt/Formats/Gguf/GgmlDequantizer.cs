@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using SafeCkpt.Numerics;
 
 namespace SafeCkpt.Formats.Gguf;
 
@@ -15,10 +16,20 @@ namespace SafeCkpt.Formats.Gguf;
 /// <item>Q6_K (210 B): ql[128], qh[64], scales[16] int8, d.</item>
 /// </list>
 /// </summary>
-internal static class GgmlDequantizer
+/// <remarks>
+/// The per-block functions in this file are the scalar reference. Every type also has Vector256 and Vector128 paths
+/// (GgmlDequantizer.Vector.cs) that compute the same operations in the same order on whole blocks, so every tier
+/// gives the same bits; the tier is <see cref="CastKernels.Tier"/>, as for the cast kernels (tests and benchmarks
+/// lower it in-process, <c>DOTNET_EnableAVX2=0</c> / <c>DOTNET_EnableHWIntrinsic=0</c> lower the hardware's).
+/// </remarks>
+internal static partial class GgmlDequantizer
 {
     /// <summary>Dequantizes whole blocks of <paramref name="type"/> into <paramref name="destination"/> (block elements per block).</summary>
-    public static void Dequantize(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination)
+    public static void Dequantize(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination) =>
+        Dequantize(type, blocks, destination, CastKernels.Tier);
+
+    /// <summary>Dequantizes on <paramref name="tier"/> (the same bits on every tier).</summary>
+    internal static void Dequantize(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination, VectorTier tier)
     {
         if (!GgmlTypes.TryGetBlock((uint)type, out int n, out int size) || !GgmlTypes.CanDequantize(type))
         {
@@ -31,6 +42,19 @@ internal static class GgmlDequantizer
             throw new ArgumentException($"{blocks.Length} bytes are not whole {GgmlTypes.Name(type)} blocks, or the destination holds fewer than {count * n} values.", nameof(blocks));
         }
 
+        if (tier >= VectorTier.Vector128 && DequantizeVector(type, blocks, destination[..(count * n)], tier == VectorTier.Vector256))
+        {
+            return;
+        }
+
+        DequantizeScalar(type, blocks, destination);
+    }
+
+    /// <summary>The scalar reference for <see cref="Dequantize(GgmlType, ReadOnlySpan{byte}, Span{float})"/> (arguments checked there).</summary>
+    internal static void DequantizeScalar(GgmlType type, ReadOnlySpan<byte> blocks, Span<float> destination)
+    {
+        GgmlTypes.TryGetBlock((uint)type, out int n, out int size);
+        int count = blocks.Length / size;
         for (int b = 0; b < count; b++)
         {
             ReadOnlySpan<byte> x = blocks.Slice(b * size, size);
@@ -72,13 +96,18 @@ internal static class GgmlDequantizer
         }
     }
 
+    // t + m, and t itself when t is NaN: the payload of the first operand, as x86 and Arm return it for t + m when
+    // both are NaN. Written out because the JIT may swap the operands of a commutative add, and then the two NaN
+    // scales of a block would give the min's payload on one path and the scale's on another.
+    private static float AddMin(float t, float m) => float.IsNaN(t) ? t : t + m;
+
     private static void Q4_1(ReadOnlySpan<byte> x, Span<float> y)
     {
         float d = Half(x, 0), m = Half(x, 2);
         for (int j = 0; j < 16; j++)
         {
-            y[j] = (d * (x[4 + j] & 0xF)) + m;
-            y[j + 16] = (d * (x[4 + j] >> 4)) + m;
+            y[j] = AddMin(d * (x[4 + j] & 0xF), m);
+            y[j + 16] = AddMin(d * (x[4 + j] >> 4), m);
         }
     }
 
@@ -99,8 +128,8 @@ internal static class GgmlDequantizer
         uint qh = BinaryPrimitives.ReadUInt32LittleEndian(x[4..]);
         for (int j = 0; j < 16; j++)
         {
-            y[j] = (d * ((x[8 + j] & 0xF) | (int)(((qh >> j) & 1) << 4))) + m;
-            y[j + 16] = (d * ((x[8 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4))) + m;
+            y[j] = AddMin(d * ((x[8 + j] & 0xF) | (int)(((qh >> j) & 1) << 4)), m);
+            y[j + 16] = AddMin(d * ((x[8 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)), m);
         }
     }
 
