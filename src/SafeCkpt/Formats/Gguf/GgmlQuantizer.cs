@@ -174,20 +174,8 @@ internal static class GgmlQuantizer
     /// <summary>Q4_1 / Q5_1: scale and minimum, the values truncated after a float multiply-add.</summary>
     private static void Affine(ReadOnlySpan<float> x, Span<byte> y, float divisor, int top, bool fiveBit)
     {
-        float max = x[0];
-        float min = x[0];
-        foreach (float v in x)
-        {
-            if (float.IsNaN(v) || float.IsNaN(max))
-            {
-                max = min = float.NaN;
-                break;
-            }
-
-            max = v > max ? v : max;
-            min = v < min ? v : min;
-        }
-
+        float max = Reduce(x, max: true);
+        float min = Reduce(x, max: false);
         float d = (max - min) / divisor;
         float id = d == 0f ? 0f : 1f / d;
         BinaryPrimitives.WriteUInt16LittleEndian(y, Half(d));
@@ -201,6 +189,48 @@ internal static class GgmlQuantizer
 
         Pack(q, y[4..], fiveBit);
     }
+
+    /// <summary>
+    /// numpy's <c>min</c> / <c>max</c> over one 32-element row as numpy 1.24 reduces float32 with AVX-512 (the machine
+    /// the fixtures were made on): every lane starts at x[0]; x[1..16] are folded in lane by lane; the 16 lanes are folded
+    /// in halves (8+8, 4+4, then 0+2/1+3, then 0+1); x[17..31] are folded one by one. Each step keeps the second operand
+    /// on a tie, which only shows for +0/-0 (the sign of <c>m</c> and of a zero <c>d</c>); a NaN gives the first NaN, quieted (numpy's reduction quiets it).
+    /// </summary>
+    private static float Reduce(ReadOnlySpan<float> x, bool max)
+    {
+        foreach (float v in x)
+        {
+            if (float.IsNaN(v))
+            {
+                return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(v) | 0x00400000u);
+            }
+        }
+
+        Span<float> acc = stackalloc float[16];
+        for (int i = 0; i < 16; i++)
+        {
+            acc[i] = Pick(x[0], x[1 + i], max);
+        }
+
+        for (int width = 8; width >= 4; width /= 2)
+        {
+            for (int i = 0; i < width; i++)
+            {
+                acc[i] = Pick(acc[i + width], acc[i], max);
+            }
+        }
+
+        float r = Pick(Pick(acc[0], acc[2], max), Pick(acc[1], acc[3], max), max);
+        for (int j = 17; j < x.Length; j++)
+        {
+            r = Pick(r, x[j], max);
+        }
+
+        return r;
+    }
+
+    /// <summary><c>_mm_min_ps(a, b)</c> / <c>_mm_max_ps(a, b)</c>: a when strictly smaller (larger), else b.</summary>
+    private static float Pick(float a, float b, bool max) => (max ? a > b : a < b) ? a : b;
 
     /// <summary>Nibbles (element j low, j+16 high), after the 32 fifth bits as a little-endian u32 for the 5-bit types.</summary>
     private static void Pack(ReadOnlySpan<byte> q, Span<byte> y, bool fiveBit)
