@@ -167,6 +167,9 @@ flux["single_blocks.0.modulation.lin.bias"] = w(192)
 flux["final_layer.linear.weight"] = w(64, 64)
 flux["final_layer.adaLN_modulation.1.weight"] = w(128, 64)
 flux["guidance_in.in_layer.weight"] = w(64, 256)
+for i in range(1, 4):  # convert.py refuses a .ckpt of fewer than 20 tensors
+    flux[f"double_blocks.{i}.txt_attn.proj.weight"] = w(64, 64)
+    flux[f"double_blocks.{i}.txt_attn.proj.bias"] = w(64)
 flux = {k: v.to(torch.float16) for k, v in flux.items()}
 torch.save(flux, os.path.join(OUT, "flux.ckpt"))
 print(f"wrote {OUT}: {n_edge} edge blocks, 640 blocks, {len(sd1)} + {len(sdxl)} + {len(flux)} tensors")
