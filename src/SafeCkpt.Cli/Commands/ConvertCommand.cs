@@ -25,7 +25,7 @@ internal static class ConvertCommand
             Description = "Cast the floating-point tensors to TYPE, rounding as PyTorch does; integer tensors (CLIP position ids) keep theirs. fp16, bf16, fp32: every floating tensor (F64, F32, F16, BF16, F8); from a scaled fp8 file, the scaled layers are dequantized as ComfyUI does. fp8-e4m3fn, fp8-e5m2: the diffusion model only (norms and biases too), as ComfyUI stores an fp8 model; the VAE and text encoders keep their type. fp8-scaled (e4m3fn), fp8-scaled-e5m2: ComfyUI's scaled fp8, the diffusion model's linear weights in fp8 with a per-tensor scale, the rest unchanged. Without --dtype nothing is cast and the tensors are byte-identical.",
             CustomParser = r => ParseDType(r),
         };
-        var quant = new Option<GgufQuantization?>("--quant", "-q")
+        var quant = new Option<GgufQuantization?>("--quant")
         {
             HelpName = "TYPE",
             Description = "With OUT.gguf: the type of the diffusion model's 2-D weights, q8_0, q5_1, q5_0, q4_1 or q4_0 (quantized exactly as llama.cpp's reference), or f16 / bf16 for every tensor; tensors ComfyUI-GGUF keeps at high precision (1-D, small, embedders, conv_in/conv_out) stay F32/F16 whatever TYPE. [default: bf16 for a bf16 model, else f16, as ComfyUI-GGUF's convert.py]",
