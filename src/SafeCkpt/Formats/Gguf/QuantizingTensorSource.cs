@@ -6,15 +6,19 @@ namespace SafeCkpt.Formats.Gguf;
 
 /// <summary>
 /// A tensor's float32 values written as a GGUF tensor of <paramref name="type"/>: each read quantizes only the blocks
-/// that cover the asked range, 32 Ki elements at a time, so memory stays at one small step whatever the
-/// tensor's or the chunk's size.
+/// that cover the asked range, 256 Ki elements (1 MiB of float32) at a time, so memory stays at one small step whatever
+/// the tensor's or the chunk's size. A step is read on the calling thread and quantized on every core, in contiguous
+/// runs of whole blocks (blocks are independent, so the bytes do not depend on the split).
 /// </summary>
 /// <param name="values">The tensor's values as float32 little-endian bytes (the source, widened).</param>
 /// <param name="type">The GGUF type to write.</param>
 internal sealed class QuantizingTensorSource(TensorSource values, GgmlType type) : TensorSource
 {
-    /// <summary>Blocks quantized per step: 128 KiB of float32 for the 32-element types.</summary>
-    private const int ElementsPerStep = 32 << 10;
+    /// <summary>Elements read and quantized per step.</summary>
+    private const int ElementsPerStep = 256 << 10;
+
+    /// <summary>Fewer elements than this per core are quantized on the calling thread alone.</summary>
+    private const int ElementsPerTask = 32 << 10;
 
     private readonly int _blockElements = GgmlTypes.TryGetBlock((uint)type, out int n, out _) ? n : throw new ArgumentOutOfRangeException(nameof(type));
     private readonly int _blockBytes = GgmlTypes.TryGetBlock((uint)type, out _, out int size) ? size : 0;
@@ -46,7 +50,7 @@ internal sealed class QuantizingTensorSource(TensorSource values, GgmlType type)
                 Span<float> x = floats.AsSpan(0, count * _blockElements);
                 values.Read(b * _blockElements * sizeof(float), MemoryMarshal.AsBytes(x));
                 Span<byte> y = encoded.AsSpan(0, count * _blockBytes);
-                GgmlQuantizer.Quantize(type, x, y);
+                Quantize(floats, encoded, count);
                 long stepStart = b * _blockBytes;
                 long from = Math.Max(offset, stepStart);
                 long to = Math.Min(offset + destination.Length, stepStart + y.Length);
@@ -58,5 +62,22 @@ internal sealed class QuantizingTensorSource(TensorSource values, GgmlType type)
             ArrayPool<float>.Shared.Return(floats);
             ArrayPool<byte>.Shared.Return(encoded);
         }
+    }
+
+    private void Quantize(float[] floats, byte[] encoded, int blocks)
+    {
+        int tasks = Math.Min(Environment.ProcessorCount, blocks * _blockElements / ElementsPerTask);
+        if (tasks <= 1)
+        {
+            GgmlQuantizer.Quantize(type, floats.AsSpan(0, blocks * _blockElements), encoded.AsSpan(0, blocks * _blockBytes));
+            return;
+        }
+
+        Parallel.For(0, tasks, i =>
+        {
+            int from = (int)((long)blocks * i / tasks);
+            int to = (int)((long)blocks * (i + 1) / tasks);
+            GgmlQuantizer.Quantize(type, floats.AsSpan(from * _blockElements, (to - from) * _blockElements), encoded.AsSpan(from * _blockBytes, (to - from) * _blockBytes));
+        });
     }
 }
