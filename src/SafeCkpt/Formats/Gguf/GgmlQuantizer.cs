@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SafeCkpt.Numerics;
 
 namespace SafeCkpt.Formats.Gguf;
@@ -29,7 +30,10 @@ internal static class GgmlQuantizer
         or GgmlType.Q8_0 or GgmlType.Q5_1 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q4_0;
 
     /// <summary>Quantizes whole blocks of <paramref name="values"/> into <paramref name="destination"/> (bytes per block per block).</summary>
-    public static void Quantize(GgmlType type, ReadOnlySpan<float> values, Span<byte> destination)
+    public static void Quantize(GgmlType type, ReadOnlySpan<float> values, Span<byte> destination) => Quantize(type, values, destination, Vector256.IsHardwareAccelerated);
+
+    /// <summary>As <see cref="Quantize(GgmlType, ReadOnlySpan{float}, Span{byte})"/>; <paramref name="vectorized"/> false runs the scalar reference only (tests compare the two).</summary>
+    internal static void Quantize(GgmlType type, ReadOnlySpan<float> values, Span<byte> destination, bool vectorized)
     {
         if (!CanQuantize(type) || !GgmlTypes.TryGetBlock((uint)type, out int n, out int size))
         {
@@ -66,6 +70,7 @@ internal static class GgmlQuantizer
             Span<byte> y = destination.Slice(b * size, size);
             switch (type)
             {
+                case GgmlType.Q8_0 when vectorized: Q8_0Vector(x, y); break;
                 case GgmlType.Q8_0: Q8_0(x, y); break;
                 case GgmlType.Q4_0: Symmetric(x, y, -8f, 8.5, 15, fiveBit: false); break;
                 case GgmlType.Q5_0: Symmetric(x, y, -16f, 16.5, 31, fiveBit: true); break;
@@ -140,6 +145,52 @@ internal static class GgmlQuantizer
         for (int j = 0; j < x.Length; j++)
         {
             y[2 + j] = (byte)ToInt(RoundAway(x[j] * id));
+        }
+    }
+
+    /// <summary>
+    /// Q8_0 with Vector256, the same operations as <see cref="Q8_0"/> lane by lane: four vectors of 8 lanes per block;
+    /// <c>amax</c> is the largest |x| (order-free for finite values); per lane <c>p = x*id</c>, <c>a = |p|</c>,
+    /// <c>b = floor(a) + floor(2*(a - floor(a)))</c> (integral, at most 128), the code <c>±(int)b</c> with p's sign,
+    /// narrowed to its low byte. A block holding NaN or an infinity goes to the scalar reference.
+    /// </summary>
+    private static void Q8_0Vector(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        ref float p = ref MemoryMarshal.GetReference(x);
+        Vector256<float> v0 = Vector256.LoadUnsafe(ref p, 0);
+        Vector256<float> v1 = Vector256.LoadUnsafe(ref p, 8);
+        Vector256<float> v2 = Vector256.LoadUnsafe(ref p, 16);
+        Vector256<float> v3 = Vector256.LoadUnsafe(ref p, 24);
+        Vector256<float> inf = Vector256.Create(float.PositiveInfinity);
+        Vector256<float> m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+        if (!Vector256.LessThanAll(Vector256.Abs(v0), inf) || !Vector256.LessThanAll(Vector256.Abs(v1), inf)
+            || !Vector256.LessThanAll(Vector256.Abs(v2), inf) || !Vector256.LessThanAll(Vector256.Abs(v3), inf))
+        {
+            Q8_0(x, y);
+            return;
+        }
+
+        float amax = 0f;
+        for (int i = 0; i < 8; i++)
+        {
+            amax = MathF.Max(amax, m.GetElement(i));
+        }
+
+        float d = amax / 127f;
+        float id = d == 0f ? 0f : 1f / d;
+        BinaryPrimitives.WriteUInt16LittleEndian(y, Half(d));
+        Vector256<float> scale = Vector256.Create(id);
+        Vector256<short> lo = Vector256.Narrow(Code(v0 * scale), Code(v1 * scale));
+        Vector256<short> hi = Vector256.Narrow(Code(v2 * scale), Code(v3 * scale));
+        Vector256.Narrow(lo, hi).AsByte().StoreUnsafe(ref MemoryMarshal.GetReference(y), 2);
+
+        static Vector256<int> Code(Vector256<float> n)
+        {
+            Vector256<float> a = Vector256.Abs(n);
+            Vector256<float> floored = Vector256.Floor(a);
+            Vector256<float> b = floored + Vector256.Floor(Vector256.Create(2f) * (a - floored));
+            Vector256<int> q = Vector256.ConvertToInt32(b);
+            return Vector256.ConditionalSelect(Vector256.LessThan(n, Vector256<float>.Zero).AsInt32(), -q, q);
         }
     }
 

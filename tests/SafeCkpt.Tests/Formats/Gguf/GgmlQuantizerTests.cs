@@ -95,6 +95,30 @@ public class GgmlQuantizerTests
                 }
             });
 
+    [Property(MaxTest = 1000)]
+    public Property The_vectorized_quantizer_equals_the_scalar_reference() =>
+        Prop.ForAll(
+            Gen.Zip(Block.ArrayOf().Where(a => a.Length is > 0 and < 8), Gen.Zip(Gen.Elements(0f, -0f, float.NaN, float.PositiveInfinity, 1e-40f, 65520f).ArrayOf(), Gen.Choose(0, 255).ArrayOf())).ToArbitrary(),
+            t =>
+            {
+                float[] x = [.. t.Item1.SelectMany(b => b)];
+                (float[] specials, int[] at) = t.Item2;
+                for (int i = 0; i < Math.Min(specials.Length, at.Length); i++)
+                {
+                    x[at[i] % x.Length] = specials[i];
+                }
+
+                foreach (GgmlType type in new[] { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.F16 })
+                {
+                    GgmlTypes.TryGetBlock((uint)type, out int n, out int size);
+                    var vector = new byte[x.Length / n * size];
+                    var scalar = new byte[vector.Length];
+                    GgmlQuantizer.Quantize(type, x, vector, vectorized: true);
+                    GgmlQuantizer.Quantize(type, x, scalar, vectorized: false);
+                    Assert.Equal(scalar, vector);
+                }
+            });
+
     [Property(MaxTest = 300)]
     public Property F16_and_BF16_round_trip_within_half_an_ulp() =>
         Prop.ForAll(
