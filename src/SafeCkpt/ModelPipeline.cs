@@ -94,7 +94,7 @@ public sealed class ModelPipeline : IModelConversion
     internal ConversionResult SaveAsGguf(string path, GgufQuantization quantization, SaveOptions? options, CancellationToken cancellationToken) =>
         Save(
             path,
-            built => Formats.Gguf.GgufWritePlan.Make(built, quantization, Source.Format == ModelFormat.Safetensors, () => Source.DetectArchitecture() is var a ? $"{a.Id} ({a.Name})" : "unknown"),
+            built => Formats.Gguf.GgufWritePlan.Make(built, quantization, Source.Format == ModelFormat.Safetensors, Source.DetectArchitecture),
             (plan, layout) => Formats.Gguf.GgufWriter.Write(layout, path, options ?? SaveOptions.Default, plan.InputFiles, cancellationToken));
 
     /// <summary>

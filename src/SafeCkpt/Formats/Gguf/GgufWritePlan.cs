@@ -56,8 +56,15 @@ internal sealed record GgufWritePlan(string Architecture, uint FileType, IReadOn
     /// order), the source's order otherwise. The values are quantized from the source's own values widened to float32 (the two-step route rounds F32
     /// weights to F16 before quantizing; this does not).
     /// </summary>
-    public static GgufWritePlan Make(TensorPlan plan, GgufQuantization quantization, bool byName, Func<string> describeSource)
+    public static GgufWritePlan Make(TensorPlan plan, GgufQuantization quantization, bool byName, Func<ArchitectureReport> detect)
     {
+        // ComfyUI's scaled fp8 layers are dequantized to float32 as ComfyUI loads them (their scales and configs go);
+        // formats SafeCkpt cannot dequantize are refused. convert.py would write the raw fp8 values without their scales.
+        if (ScaledFloat8Dequantization.Apply(plan, DType.Float32, _ => true) is { Count: > 0 } dequantized)
+        {
+            plan.Notes.Add($"GGUF: {dequantized.Count} scaled fp8 layers dequantized (weight x scale, in float32) before quantizing.");
+        }
+
         string prefix = StripPrefix(plan.Tensors.Select(t => t.Name).ToList());
         var left = new Dictionary<string, int>(StringComparer.Ordinal);
         plan.Drop(
@@ -99,12 +106,21 @@ internal sealed record GgufWritePlan(string Architecture, uint FileType, IReadOn
 
         if (plan.Tensors.Count == 0)
         {
-            throw NotWritable(plan, $"holds no diffusion model (UNet / transformer) to write as GGUF: it is {describeSource()}. A GGUF for ComfyUI-GGUF holds the diffusion model only; convert a checkpoint or a diffusion-model file.");
+            throw NotWritable(plan, $"holds no diffusion model (UNet / transformer) to write as GGUF: it is {Describe(detect())}. A GGUF for ComfyUI-GGUF holds the diffusion model only; convert a checkpoint or a diffusion-model file.");
         }
 
         var keys = plan.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        GgufArchitecture arch = GgufArchitectures.Detect(keys, out bool banned)
-            ?? throw NotWritable(plan, $"its diffusion model is none of the architectures ComfyUI-GGUF loads ({string.Join(", ", GgufArchitectures.All.Select(a => a.Id))}; SafeCkpt detects {describeSource()}), or the file holds no diffusion model. Convert a model of one of those architectures.");
+        GgufArchitecture? arch = GgufArchitectures.Detect(keys, out bool banned);
+        if (arch is null)
+        {
+            // Keys convert.py does not know (qwen_image, a pruned or renamed UNet): SafeCkpt's own detection, by family.
+            ArchitectureReport report = detect();
+            ArchitectureInfo? info = ArchitectureCatalog.Get(report.Id) is { Kind: ArchitectureKind.Model } a ? a : report.BaseArchitecture is { } b ? ArchitectureCatalog.Get(b) : null;
+            arch = GgufArchitectures.OfFamily(info?.Family)
+                ?? throw NotWritable(plan, $"its diffusion model is none of the architectures ComfyUI-GGUF loads ({string.Join(", ", GgufArchitectures.All.Select(a => a.Id))}; SafeCkpt detects {Describe(report)}), or the file holds no diffusion model. Convert a model of one of those architectures.");
+            plan.Notes.Add($"GGUF: the architecture '{arch.Id}' comes from SafeCkpt's detection ({Describe(report)}); ComfyUI-GGUF's convert.py would not recognise these keys.");
+        }
+
         if (banned)
         {
             throw NotWritable(plan, $"is a {arch.Id} transformer in the diffusers layout, which ComfyUI-GGUF refuses (its q/k/v are separate). Convert a file in the reference layout (ComfyUI's ModelSave writes one).");
@@ -253,6 +269,8 @@ internal sealed record GgufWritePlan(string Architecture, uint FileType, IReadOn
 
         return 1;
     }
+
+    private static string Describe(ArchitectureReport r) => $"{r.Id} ({r.Name})";
 
     private static ConversionException NotWritable(TensorPlan plan, string what, string? tensor = null) =>
         new(SafeCkptErrorCode.GgufNotWritable, plan.SourcePath, $"{plan.SourcePath}: {what} Nothing was written.") { TensorName = tensor };

@@ -161,6 +161,56 @@ public class GgufWriterTests
     }
 
     [Fact]
+    public void Keys_convert_py_does_not_know_take_the_architecture_from_safeckpts_detection()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("qwen.safetensors");
+        new SafeCkpt.Building.CheckpointBuilder()
+            .Add("txt_norm.weight", new float[64], 64)
+            .Add("img_in.weight", new float[64 * 64], 64, 64)
+            .Add("transformer_blocks.0.attn.to_q.weight", new float[64 * 64], 64, 64)
+            .SaveSafetensors(path);
+        string output = dir.File("qwen.gguf");
+        using (var model = ModelFile.Open(path))
+        {
+            ConversionResult r = model.SaveGguf(output, GgufQuantization.Q8_0);
+            Assert.Contains(r.Plan.Notes, n => n.Contains("the architecture 'qwen_image' comes from SafeCkpt's detection (qwen-image", StringComparison.Ordinal));
+        }
+
+        using var back = ModelFile.Open(output);
+        Assert.Equal("qwen_image", back.Tensors.Gguf!.Architecture);
+        Assert.Equal(GgmlType.Q8_0, back.Tensors.Gguf.Types["transformer_blocks.0.attn.to_q.weight"]);
+        Assert.Equal(GgmlType.F32, back.Tensors.Gguf.Types["txt_norm.weight"]);
+    }
+
+    [Fact]
+    public void A_scaled_fp8_model_is_dequantized_before_quantizing_and_its_scales_are_not_written()
+    {
+        using var dir = new TempDir();
+        string scaled = dir.File("flux-fp8-scaled.safetensors");
+        using (var source = ModelFile.Open(Fixtures.Path_("gguf-write", "flux.ckpt")))
+        {
+            source.ToScaledFloat8().SaveSafetensors(scaled);
+        }
+
+        string output = dir.File("flux.gguf");
+        using (var model = ModelFile.Open(scaled))
+        {
+            ConversionResult r = model.SaveGguf(output, GgufQuantization.Q8_0);
+            Assert.Contains(r.Plan.Notes, n => n.Contains("scaled fp8 layers dequantized", StringComparison.Ordinal));
+        }
+
+        using var original = ModelFile.Open(Fixtures.Path_("gguf-write", "flux.ckpt"));
+        using var back = ModelFile.Open(output);
+        Assert.Equal(original.Tensors.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal), back.Tensors.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
+        const string name = "double_blocks.0.img_mlp.0.weight";
+        float[] x = [.. original.Tensors.ReadTensorAs<Half>(name).Select(h => (float)h)];
+        float[] y = back.Tensors.ReadTensorAs<float>(name);
+        float amax = x.Max(Math.Abs);
+        Assert.All(x.Zip(y), p => Assert.True(Math.Abs(p.First - p.Second) <= (0.07f * Math.Abs(p.First)) + (amax / 127f), $"{p.First} -> {p.Second}"));
+    }
+
+    [Fact]
     public void A_cancelled_save_leaves_no_file()
     {
         using var dir = new TempDir();
