@@ -211,6 +211,52 @@ public class GgufWriterTests
     }
 
     [Fact]
+    public void An_fp8_model_is_widened_exactly_as_convert_py_widens_it()
+    {
+        using var dir = new TempDir();
+        string fp8 = dir.File("flux-fp8.safetensors");
+        using (var source = ModelFile.Open(Fixtures.Path_("gguf-write", "flux.ckpt")))
+        {
+            source.ToFloat8().SaveSafetensors(fp8);
+        }
+
+        string output = dir.File("flux.gguf");
+        using (var model = ModelFile.Open(fp8))
+        {
+            model.SaveGguf(output, GgufQuantization.F16);
+        }
+
+        using var stored = ModelFile.Open(fp8);
+        using var back = ModelFile.Open(output);
+        foreach (TensorInfo t in stored.Tensors.Tensors)
+        {
+            Assert.Equal(DType.Float8E4M3, t.DType);
+            Assert.Equal(GgmlType.F16, back.Tensors.Gguf!.Types[t.Name]);
+            float[] x = SafeCkpt.Numerics.ElementRead.AsFloat32(stored.Tensors.ReadTensor(t.Name), t.DType);
+            float[] y = [.. back.Tensors.ReadTensorAs<Half>(t.Name).Select(h => (float)h)];
+            Assert.Equal(x, y);
+        }
+    }
+
+    [Fact]
+    public void A_gguf_model_is_written_again_from_its_dequantized_values()
+    {
+        using var dir = new TempDir();
+        string output = dir.File("sdxl-f16.gguf");
+        using var source = ModelFile.Open(Fixtures.Path_("gguf", "sdxl.gguf"));
+        source.SaveGguf(output, GgufQuantization.F16);
+        using var back = ModelFile.Open(output);
+        Assert.Equal("sdxl", back.Tensors.Gguf!.Architecture);
+        foreach (TensorInfo t in source.Tensors.Tensors)
+        {
+            Assert.Equal(t.Shape, back.Tensors[t.Name].Shape);
+            float[] x = source.Tensors.ReadTensorAs<float>(t.Name);
+            float[] y = back.Tensors.Gguf.Types[t.Name] == GgmlType.F32 ? back.Tensors.ReadTensorAs<float>(t.Name) : [.. back.Tensors.ReadTensorAs<Half>(t.Name).Select(h => (float)h)];
+            Assert.Equal(x.Select(v => back.Tensors.Gguf.Types[t.Name] == GgmlType.F32 ? v : (float)(Half)v), y);
+        }
+    }
+
+    [Fact]
     public void A_cancelled_save_leaves_no_file()
     {
         using var dir = new TempDir();
