@@ -18,7 +18,7 @@ public interface IModelConversion
 
 /// <summary>
 /// The fluent conversion operations, for a <see cref="ModelFile"/> and a <see cref="ModelPipeline"/> alike: each
-/// step returns a new pipeline and reads no tensor bytes; <see cref="SaveSafetensors"/> and <see cref="SaveCkpt"/>
+/// step returns a new pipeline and reads no tensor bytes; <see cref="SaveSafetensors"/>, <see cref="SaveCkpt"/> and <see cref="SaveGguf"/>
 /// execute the plan, streaming.
 /// </summary>
 /// <example>
@@ -174,6 +174,27 @@ public static class ModelConversions
     /// <exception cref="OutputException">The output exists (and <see cref="SaveOptions.Overwrite"/> is not set), is the input, or cannot be written.</exception>
     public static ConversionResult SaveCkpt(this IModelConversion model, string path, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
         Pipeline(model).SaveAsCkpt(path, options, cancellationToken);
+
+    /// <summary>
+    /// Writes the diffusion model (UNet / transformer) as a GGUF file in the layout ComfyUI-GGUF's loader reads and its
+    /// <c>tools/convert.py</c> plus patched <c>llama-quantize</c> write: <c>general.architecture</c> from the keys (sd1, sdxl,
+    /// flux, sd3, aura, hidream, cosmos, ltxv, hyvid, wan, lumina2), the <c>model.diffusion_model.</c> prefix stripped,
+    /// SD1/SDXL rows reshaped to 256 with <c>comfy.gguf.orig_shape.*</c>, 1-D and small tensors kept F32, embedders and
+    /// other tensors ComfyUI-GGUF keeps unquantized in F16/BF16, and the 2-D weights in <paramref name="quantization"/>,
+    /// bit-identical to llama.cpp's gguf-py quantizer. The VAE, the text encoders and every other tensor are left out,
+    /// each listed in <see cref="ConversionPlan.Dropped"/> and summed up in <see cref="ConversionPlan.Notes"/>. Streams
+    /// through a temporary file renamed into place.
+    /// </summary>
+    /// <param name="model">The model or pipeline.</param>
+    /// <param name="path">The output file; never the input.</param>
+    /// <param name="quantization">The type of the quantized weights (F16 and BF16: of every tensor not kept F32).</param>
+    /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <param name="cancellationToken">Cancels the save; no partial file is left.</param>
+    /// <returns>What was written.</returns>
+    /// <exception cref="ConversionException">The model has no diffusion model of an architecture ComfyUI-GGUF loads, or no tensor can take <paramref name="quantization"/> (<see cref="SafeCkptErrorCode.GgufNotWritable"/>).</exception>
+    /// <exception cref="OutputException">The output exists (and <see cref="SaveOptions.Overwrite"/> is not set), is the input, or cannot be written.</exception>
+    public static ConversionResult SaveGguf(this IModelConversion model, string path, GgufQuantization quantization = GgufQuantization.Q8_0, SaveOptions? options = null, CancellationToken cancellationToken = default) =>
+        Pipeline(model).SaveAsGguf(path, quantization, options, cancellationToken);
 
     private static ModelPipeline Pipeline(IModelConversion model)
     {

@@ -91,6 +91,12 @@ public sealed class ModelPipeline : IModelConversion
             built => Models.EmbeddingForms.A1111Form(built, Source, path) ?? Formats.Torch.CkptLayout.For(built),
             (plan, layout) => Formats.Torch.CkptWriter.Write(plan.Tensors, layout, path, options ?? SaveOptions.Default, plan.InputFiles, cancellationToken));
 
+    internal ConversionResult SaveAsGguf(string path, GgufQuantization quantization, SaveOptions? options, CancellationToken cancellationToken) =>
+        Save(
+            path,
+            built => Formats.Gguf.GgufWritePlan.Make(built, quantization, Source.Format == ModelFormat.Safetensors, Source.DetectArchitecture),
+            (plan, layout) => Formats.Gguf.GgufWriter.Write(layout, path, options ?? SaveOptions.Default, plan.InputFiles, cancellationToken));
+
     /// <summary>
     /// Runs the transforms; files they open stay open in <see cref="TensorPlan.Owned"/> until closed. Each
     /// transform's result is checked once, here: no two tensors may end up with the same name.

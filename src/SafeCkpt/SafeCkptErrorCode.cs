@@ -201,4 +201,11 @@ public enum SafeCkptErrorCode
     /// asked to become fp8 again. Converting without a dtype copies such a file as it is.
     /// </summary>
     UnsupportedQuantization,
+
+    /// <summary>
+    /// A GGUF was asked for from a file whose diffusion model (UNet / transformer) is missing or has no ComfyUI-GGUF
+    /// architecture id (a VAE, a text encoder, a LoRA, a diffusers-layout transformer), or whose tensors cannot take
+    /// the GGUF type asked for.
+    /// </summary>
+    GgufNotWritable,
 }

@@ -8,7 +8,7 @@ namespace SafeCkpt.Cli.Commands;
 /// <summary>
 /// <c>safeckpt convert IN [OUT | -o OUT] [--dtype fp16|bf16|fp32|fp8-e4m3fn|fp8-e5m2|fp8-scaled [--legacy-scaled-fp8]]
 /// [--ema-only | --no-ema] [--vae FILE] [--prune] [--drop vae|te|unet]... [--keep-fp32 vae|te|unet]... [--fix-clip]
-/// [--yaml] [--overwrite] [--dry-run] [--json]</c>,
+/// [--yaml] [--overwrite] [--dry-run] [--json]</c>, <c>safeckpt convert IN OUT.gguf [--quant q8_0|q5_1|q5_0|q4_1|q4_0|f16|bf16]</c>,
 /// or a whole folder with <c>convert DIR -o DIR2</c>. The output format follows OUT's extension; without options the
 /// conversion is lossless.
 /// </summary>
@@ -17,13 +17,19 @@ internal static class ConvertCommand
     public static ToolCommand Create(Terminal terminal)
     {
         var input = new Argument<string>("IN") { Description = "The model file to convert, or a folder of model files." };
-        var outputArgument = new Argument<string?>("OUT") { Arity = ArgumentArity.ZeroOrOne, Description = "The output file: its extension sets the format (.safetensors, or .ckpt/.pt/.pth/.bin for a PyTorch checkpoint). For a folder IN, the output folder. The same as -o." };
+        var outputArgument = new Argument<string?>("OUT") { Arity = ArgumentArity.ZeroOrOne, Description = "The output file: its extension sets the format (.safetensors, .ckpt/.pt/.pth/.bin for a PyTorch checkpoint, or .gguf for the diffusion model alone as ComfyUI-GGUF loads it). For a folder IN, the output folder. The same as -o." };
         var output = new Option<string?>("--out", "-o") { HelpName = "OUT", Description = "The output file (or, for a folder IN, the output folder), instead of OUT." };
         var dtype = new Option<CastChoice?>("--dtype", "-d")
         {
             HelpName = "TYPE",
             Description = "Cast the floating-point tensors to TYPE, rounding as PyTorch does; integer tensors (CLIP position ids) keep theirs. fp16, bf16, fp32: every floating tensor (F64, F32, F16, BF16, F8); from a scaled fp8 file, the scaled layers are dequantized as ComfyUI does. fp8-e4m3fn, fp8-e5m2: the diffusion model only (norms and biases too), as ComfyUI stores an fp8 model; the VAE and text encoders keep their type. fp8-scaled (e4m3fn), fp8-scaled-e5m2: ComfyUI's scaled fp8, the diffusion model's linear weights in fp8 with a per-tensor scale, the rest unchanged. Without --dtype nothing is cast and the tensors are byte-identical.",
             CustomParser = r => ParseDType(r),
+        };
+        var quant = new Option<GgufQuantization?>("--quant")
+        {
+            HelpName = "TYPE",
+            Description = "With OUT.gguf: the type of the diffusion model's 2-D weights, q8_0, q5_1, q5_0, q4_1 or q4_0 (quantized exactly as llama.cpp's reference), or f16 / bf16 for every tensor; tensors ComfyUI-GGUF keeps at high precision (1-D, small, embedders, conv_in/conv_out) stay F32/F16 whatever TYPE. [default: bf16 for a bf16 model, else f16, as ComfyUI-GGUF's convert.py]",
+            CustomParser = r => ParseQuant(r),
         };
         var legacyScaled = new Option<bool>("--legacy-scaled-fp8") { Description = "With --dtype fp8-scaled: write ComfyUI's legacy layout (a scaled_fp8 marker tensor and .scale_weight per layer, which older loaders read) instead of the current one (.weight_scale, .comfy_quant and _quantization_metadata)." };
         var emaOnly = new Option<bool>("--ema-only") { Description = "Put the EMA weights (model_ema.*) in place of the UNet's, and drop the rest of the EMA copy; an error if the file has none." };
@@ -57,7 +63,7 @@ internal static class ConvertCommand
         Option<bool> json = Opt.Json("Print one JSON object instead of text: input, output, inputBytes, outputBytes, tensors, cast, dropped, emaSwapped, seconds, notes (with --dry-run: the plan).");
         Option<bool> quiet = Opt.Quiet("No progress line and no notes: only the summary line (for a folder: the table and the summary).");
         Option<int?> maxExpansion = Opt.MaxExpansion();
-        ToolCommand command = new ToolCommand("convert", "Convert a model file to the format of OUT's extension: .safetensors, or .ckpt/.pt/.pth/.bin. Without options the conversion is lossless (tensors byte-identical). It streams, in bounded memory, and writes nothing if anything is refused. A folder IN converts every model file in it, skips outputs that exist, carries on past bad files and ends with a table.")
+        ToolCommand command = new ToolCommand("convert", "Convert a model file to the format of OUT's extension: .safetensors, .ckpt/.pt/.pth/.bin, or .gguf (the diffusion model only, for ComfyUI-GGUF; the VAE and text encoders are left out and listed). Without options the conversion is lossless (tensors byte-identical). It streams, in bounded memory, and writes nothing if anything is refused. A folder IN converts every model file in it, skips outputs that exist, carries on past bad files and ends with a table.")
         {
             Examples =
             [
@@ -67,13 +73,14 @@ internal static class ConvertCommand
                 ("safeckpt convert model.ckpt out.safetensors --dtype fp16 -n", "the plan; writes nothing"),
                 ("safeckpt convert flux-dev.safetensors flux-dev-fp8.safetensors --dtype fp8-scaled", "ComfyUI's scaled fp8: linear weights in fp8 with a per-tensor scale"),
                 ("safeckpt convert model-fp8-scaled.safetensors model-bf16.safetensors --dtype bf16", "back out of (scaled) fp8, dequantized as ComfyUI does"),
+                ("safeckpt convert model.safetensors model-Q8_0.gguf --quant q8_0", "the UNet / transformer as a Q8_0 GGUF for ComfyUI-GGUF"),
                 ("safeckpt convert ~/Downloads -o ~/models -r --dtype fp16", "a folder, with a summary table"),
             ],
             Notes =
             [
                 ("Exit codes:", ["0 written; 1 contradictory options; 2 an input is invalid or unreadable, or the conversion is refused (no EMA weights, a VAE of another shape); 3 an input holds unsafe content; 4 OUT exists (without --overwrite), is an input, or cannot be written. A folder exits with the worst of its files."]),
             ],
-        }.With(input, outputArgument, output, dtype, legacyScaled, noEma, emaOnly, vae, prune, drop, keep, fixClip, noProvenance, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
+        }.With(input, outputArgument, output, dtype, quant, legacyScaled, noEma, emaOnly, vae, prune, drop, keep, fixClip, noProvenance, yaml, overwrite, dryRun, format, recursive, json, quiet, maxExpansion);
 
         // Contradictions are usage errors, found before any file is opened.
         command.Validators.Add(r =>
@@ -81,8 +88,14 @@ internal static class ConvertCommand
             ModelComponent[] dropped = Opt.ValueOrDefault(r, drop) ?? [];
             ModelComponent[] kept = Opt.ValueOrDefault(r, keep) ?? [];
             CastChoice? cast = Opt.ValueOrDefault(r, dtype);
+            bool gguf = (Opt.ValueOrDefault(r, outputArgument) ?? Opt.ValueOrDefault(r, output)) is { } o && IsGguf(o);
             string? problem =
-                Opt.ValueOrDefault(r, outputArgument) is not null && Opt.ValueOrDefault(r, output) is not null ? "give the output once: convert IN OUT, or convert IN -o OUT"
+                Opt.ValueOrDefault(r, quant) is not null && !gguf ? "--quant goes with a .gguf output (it chooses the GGUF tensor type); for safetensors or ckpt use --dtype"
+                : gguf && cast is not null ? "a .gguf output takes --quant, not --dtype: its types follow ComfyUI-GGUF's rules (--quant f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0)"
+                : gguf && Opt.ValueOrDefault(r, vae) is not null ? "--vae does not go with a .gguf output: a GGUF holds the diffusion model only, the VAE is left out"
+                : gguf && Opt.ValueOrDefault(r, yaml) ? "--yaml does not go with a .gguf output: ComfyUI-GGUF needs no config yaml"
+                : gguf && Opt.ValueOrDefault(r, dryRun) ? "--dry-run does not go with a .gguf output yet; run without it (nothing is left behind if the conversion is refused)"
+                : Opt.ValueOrDefault(r, outputArgument) is not null && Opt.ValueOrDefault(r, output) is not null ? "give the output once: convert IN OUT, or convert IN -o OUT"
                 : Opt.ValueOrDefault(r, emaOnly) && Opt.ValueOrDefault(r, noEma) ? "--ema-only and --no-ema exclude each other"
                 : kept.Length > 0 && cast is null ? "--keep-fp32 goes with --dtype (it keeps a component out of the cast)"
                 : kept.Length > 0 && cast!.IsFloat8 ? "--keep-fp32 does not go with the fp8 types: they cast only the diffusion model, and the VAE and text encoders keep their type anyway"
@@ -101,7 +114,7 @@ internal static class ConvertCommand
         command.SetRun((r, ct) =>
         {
             CastChoice? cast = r.GetValue(dtype) is { } c ? c with { Legacy = r.GetValue(legacyScaled) } : null;
-            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], cast, r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default) { Provenance = !r.GetValue(noProvenance) };
+            var o = new Options(r.GetValue(emaOnly), r.GetValue(noEma), r.GetValue(drop) ?? [], r.GetValue(keep) ?? [], cast, r.GetValue(vae), r.GetValue(prune), r.GetValue(fixClip), r.GetValue(overwrite), r.GetValue(json), r.GetValue(dryRun), r.GetValue(format), r.GetValue(quiet), r.GetValue(maxExpansion) is int n ? new OpenOptions { MaxViewExpansion = n } : OpenOptions.Default) { Provenance = !r.GetValue(noProvenance), Quant = r.GetValue(quant) };
             string inputPath = r.GetValue(input)!;
             string? outputPath = r.GetValue(outputArgument) ?? r.GetValue(output);
             if (Directory.Exists(inputPath))
@@ -127,7 +140,7 @@ internal static class ConvertCommand
 
     private static int RunOne(Terminal terminal, string input, string output, bool writeYaml, Options o, CancellationToken cancellationToken)
     {
-        bool ckpt = OutputIsCkpt(output);
+        bool ckpt = !IsGguf(output) && OutputIsCkpt(output);
         using ModelFile model = ModelFile.Open(input, o.Open);
         using ModelFile? vae = o.VaePath is { } vaePath ? ModelFile.Open(vaePath) : null;
         ModelPipeline p = o.Build(model, vae);
@@ -212,6 +225,11 @@ internal static class ConvertCommand
     internal static ConversionResult Save(ModelPipeline p, string output, bool ckpt, Options o, IProgress<SaveProgress>? progress, CancellationToken cancellationToken)
     {
         var options = new SaveOptions { Overwrite = o.Overwrite, Progress = progress, Provenance = o.Provenance };
+        if (IsGguf(output))
+        {
+            return p.SaveGguf(output, o.Quant ?? DefaultQuant(p.Source), options, cancellationToken);
+        }
+
         return ckpt ? p.SaveCkpt(output, options, cancellationToken) : p.SaveSafetensors(output, options, cancellationToken);
     }
 
@@ -221,6 +239,9 @@ internal static class ConvertCommand
     /// <summary>The conversion options of one command line, turned into a pipeline per model.</summary>
     internal sealed record Options(bool EmaOnly, bool NoEma, ModelComponent[] Drop, ModelComponent[] Keep, CastChoice? DType, string? VaePath, bool Prune, bool FixClip, bool Overwrite, bool Json, bool DryRun, string? Format, bool Quiet, OpenOptions Open)
     {
+        /// <summary>The GGUF type (<c>--quant</c>); null for the default.</summary>
+        public GgufQuantization? Quant { get; init; }
+
         /// <summary>Record the output's provenance (off with --no-provenance).</summary>
         public bool Provenance { get; init; } = true;
 
@@ -284,8 +305,36 @@ internal static class ConvertCommand
     {
         ".safetensors" => false,
         ".ckpt" or ".pt" or ".pth" or ".bin" => true,
-        string ext => throw new UsageException($"cannot tell the output format from '{ext}': use .safetensors, or .ckpt/.pt/.pth/.bin for a PyTorch checkpoint"),
+        string ext => throw new UsageException($"cannot tell the output format from '{ext}': use .safetensors, .ckpt/.pt/.pth/.bin for a PyTorch checkpoint, or .gguf"),
     };
+
+    internal static bool IsGguf(string output) => string.Equals(Path.GetExtension(output), ".gguf", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>convert.py's choice: BF16 when most tensors are bf16, else F16.</summary>
+    private static GgufQuantization DefaultQuant(ModelFile model) =>
+        model.Tensors.Entries().GroupBy(e => e.Info.DType).MaxBy(g => g.Count())?.Key == DType.BFloat16 ? GgufQuantization.BF16 : GgufQuantization.F16;
+
+    private static GgufQuantization? ParseQuant(System.CommandLine.Parsing.ArgumentResult r)
+    {
+        string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : string.Empty;
+        GgufQuantization? q = text.ToLowerInvariant() switch
+        {
+            "q8_0" => GgufQuantization.Q8_0,
+            "q5_1" => GgufQuantization.Q5_1,
+            "q5_0" => GgufQuantization.Q5_0,
+            "q4_1" => GgufQuantization.Q4_1,
+            "q4_0" => GgufQuantization.Q4_0,
+            "f16" or "fp16" => GgufQuantization.F16,
+            "bf16" => GgufQuantization.BF16,
+            _ => null,
+        };
+        if (q is null)
+        {
+            r.AddError($"--quant takes q8_0, q5_1, q5_0, q4_1, q4_0, f16 or bf16, not '{text}'" + (text.Contains("_k", StringComparison.OrdinalIgnoreCase) ? " (K-quants are not written yet)" : string.Empty));
+        }
+
+        return q;
+    }
 
     /// <summary>The components named by an option's values (vae, te, unet).</summary>
     private static ModelComponent[] ParseComponents(System.CommandLine.Parsing.ArgumentResult r, string option)

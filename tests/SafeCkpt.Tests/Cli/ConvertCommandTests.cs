@@ -166,7 +166,7 @@ public class ConvertCommandTests
     public void An_output_extension_that_names_no_format_exits_1()
     {
         using var dir = new TempDir();
-        var r = SafeCkptTool.Run("convert", Tiny, dir.File("o.gguf"));
+        var r = SafeCkptTool.Run("convert", Tiny, dir.File("o.xyz"));
         Assert.Equal(1, r.ExitCode);
         Assert.Contains(".safetensors", r.StdErr, StringComparison.Ordinal);
     }
