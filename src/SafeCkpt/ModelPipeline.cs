@@ -91,11 +91,38 @@ public sealed class ModelPipeline : IModelConversion
             built => Models.EmbeddingForms.A1111Form(built, Source, path) ?? Formats.Torch.CkptLayout.For(built),
             (plan, layout) => Formats.Torch.CkptWriter.Write(plan.Tensors, layout, path, options ?? SaveOptions.Default, plan.InputFiles, cancellationToken));
 
-    internal ConversionResult SaveAsGguf(string path, GgufQuantization quantization, SaveOptions? options, CancellationToken cancellationToken) =>
-        Save(
+    internal ConversionResult SaveAsGguf(string path, GgufQuantization quantization, SaveOptions? options, CancellationToken cancellationToken)
+    {
+        options ??= SaveOptions.Default;
+        using Metadata.Provenance? provenance = Metadata.Provenance.Start(Source, _transforms, options, cancellationToken);
+
+        // A GGUF carries no source metadata but SafeCkpt's own keys: this file's provenance, and the origin of a chain.
+        Dictionary<string, string>? metadata = null;
+        return Save(
             path,
-            built => Formats.Gguf.GgufWritePlan.Make(built, quantization, Source.Format == ModelFormat.Safetensors, Source.DetectArchitecture),
-            (plan, layout) => Formats.Gguf.GgufWriter.Write(layout, path, options ?? SaveOptions.Default, plan.InputFiles, cancellationToken));
+            built =>
+            {
+                if (provenance is not null)
+                {
+                    metadata = Metadata.Provenance.Strip(new Dictionary<string, string>(built.Metadata, StringComparer.Ordinal));
+                    provenance.Stamp(metadata);
+                }
+
+                return Formats.Gguf.GgufWritePlan.Make(built, quantization, Source.Format == ModelFormat.Safetensors, Source.DetectArchitecture);
+            },
+            (plan, layout) => Formats.Gguf.GgufWriter.Write(
+                layout,
+                path,
+                options,
+                plan.InputFiles,
+                metadata,
+                provenance is null || metadata is null ? null : () =>
+                {
+                    provenance.Complete(metadata, cancellationToken);
+                    return metadata;
+                },
+                cancellationToken));
+    }
 
     /// <summary>
     /// Runs the transforms; files they open stay open in <see cref="TensorPlan.Owned"/> until closed. Each

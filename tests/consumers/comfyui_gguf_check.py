@@ -163,7 +163,8 @@ def main():
         values = {k[len("model.diffusion_model."):] if k.startswith("model.diffusion_model.") else k: v for k, v in values.items()}
         for q in QUANTS:
             out = os.path.join(work, f"{stem}-{q}.gguf")
-            r = subprocess.run(tool + ["convert", src, out, "--quant", q, "--overwrite", "-q"], capture_output=True, text=True)
+            # --no-provenance: convert.py writes no safeckpt.* keys, and the F16/BF16 files must be byte-identical to its.
+            r = subprocess.run(tool + ["convert", src, out, "--quant", q, "--overwrite", "-q", "--no-provenance"], capture_output=True, text=True)
             check(r.returncode == 0, f"{model} {q}: safeckpt exited {r.returncode}: {r.stderr.strip()}")
             if r.returncode != 0:
                 continue
@@ -215,6 +216,23 @@ def main():
             expectations[f"{stem}-{q}.gguf"] = {"source": model, "quant": q, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                                                 "types": {t.tensor_type.name: sum(1 for u in mine.tensors if u.tensor_type == t.tensor_type) for t in mine.tensors}}
             print(f"ok {model} -> {q}: {len(mine.tensors)} tensors, {len(data)} bytes")
+    # Provenance (the default): safeckpt.* STRING keys after the layout's own; gguf-py reads them and the source's
+    # SHA-256, and ComfyUI-GGUF's loader still loads the file.
+    src = os.path.join(FIXTURES, MODELS[0])
+    out = os.path.join(work, "provenance-q8_0.gguf")
+    r = subprocess.run(tool + ["convert", src, out, "--quant", "q8_0", "--overwrite", "-q"], capture_output=True, text=True)
+    check(r.returncode == 0, f"provenance: safeckpt exited {r.returncode}: {r.stderr.strip()}")
+    if r.returncode == 0:
+        mine = gguf.GGUFReader(out)
+        field = lambda k: bytes(mine.get_field(k).parts[-1]).decode() if mine.get_field(k) is not None else None  # noqa: E731
+        sha = hashlib.sha256(open(src, "rb").read()).hexdigest()
+        check(field("safeckpt.source.sha256") == sha, "provenance: safeckpt.source.sha256 is not the source's SHA-256")
+        check(field("safeckpt.source.autov2") == sha[:10], "provenance: safeckpt.source.autov2")
+        check(field("safeckpt.source.name") == os.path.basename(src), "provenance: safeckpt.source.name")
+        check(all(mine.get_field(k).types == [gguf.GGUFValueType.STRING] for k in mine.fields if k.startswith("safeckpt.")), "provenance: not STRING")
+        sd, got_arch = loader.gguf_sd_loader(out, return_arch=True)
+        check(len(sd) == len(mine.tensors), "provenance: ComfyUI-GGUF loader keys")
+        print(f"ok provenance: {sum(1 for k in mine.fields if k.startswith('safeckpt.'))} safeckpt.* keys read by gguf-py, file loaded by ComfyUI-GGUF ({got_arch})")
     if failures:
         print(f"{len(failures)} checks failed")
         return 1

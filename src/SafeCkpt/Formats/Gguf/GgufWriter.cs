@@ -11,8 +11,10 @@ namespace SafeCkpt.Formats.Gguf;
 /// streaming loop as the other writers (<see cref="TensorStreamer"/>), under a temporary name renamed into place when
 /// complete. The layout is gguf-py's <c>GGUFWriter</c>'s: keys <c>general.architecture</c>,
 /// <c>general.quantization_version</c>, <c>general.file_type</c>, then one <c>comfy.gguf.orig_shape.&lt;name&gt;</c>
-/// (ARRAY of INT32) per reshaped tensor in tensor order; dims innermost first; tensors in plan order, each at a
-/// multiple of 32 from the data section's start and padded with zeros to the next.
+/// (ARRAY of INT32) per reshaped tensor in tensor order, then the provenance keys (<c>safeckpt.*</c>, STRING) in
+/// ordinal order; dims innermost first; tensors in plan order, each at a multiple of 32 from the data section's start
+/// and padded with zeros to the next. The provenance hashes are known only after the tensors: the header is written
+/// with placeholders of their fixed length and written again, the same size, at the end.
 /// </summary>
 internal static class GgufWriter
 {
@@ -26,10 +28,17 @@ internal static class GgufWriter
     private const uint ArrayType = 9;
 
     /// <summary>Writes the plan to <paramref name="path"/>.</summary>
-    public static void Write(GgufWritePlan plan, string path, SaveOptions options, IEnumerable<string> inputs, CancellationToken cancellationToken)
+    /// <param name="plan">The tensors and the architecture.</param>
+    /// <param name="path">The output file.</param>
+    /// <param name="options">Overwrite, flush and progress settings.</param>
+    /// <param name="inputs">The input files, which the output must not be.</param>
+    /// <param name="metadata">String keys written after the layout's own (provenance), or null.</param>
+    /// <param name="lateMetadata">Called after the tensors are written: the final values of <paramref name="metadata"/>, each as long as its placeholder.</param>
+    /// <param name="cancellationToken">Cancels the write; nothing is left.</param>
+    public static void Write(GgufWritePlan plan, string path, SaveOptions options, IEnumerable<string> inputs, IReadOnlyDictionary<string, string>? metadata, Func<IReadOnlyDictionary<string, string>>? lateMetadata, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        byte[] header = BuildHeader(plan, out long[] offsets);
+        byte[] header = BuildHeader(plan, metadata, out long[] offsets);
         var items = new List<TensorStreamer.Item>(plan.Tensors.Count);
         long end = header.Length;
         for (int i = 0; i < plan.Tensors.Count; i++)
@@ -44,18 +53,30 @@ internal static class GgufWriter
         using var output = AtomicOutput.Create(path, options.Overwrite, inputs, end);
         output.Write(0, header);
         new TensorStreamer(output, options, cancellationToken).CopyAll(TensorStreamer.InInputOrder(items));
+        if (lateMetadata is not null)
+        {
+            byte[] final = BuildHeader(plan, lateMetadata(), out _);
+            if (final.Length != header.Length)
+            {
+                throw new InvalidOperationException($"The GGUF header changed size from {header.Length} to {final.Length} bytes when the provenance hashes were filled in.");
+            }
+
+            output.Write(0, final);
+        }
+
         output.Commit(options.FlushToDisk);
     }
 
     /// <summary>The header, padded to the alignment, and each tensor's offset in the data section.</summary>
-    internal static byte[] BuildHeader(GgufWritePlan plan, out long[] offsets)
+    internal static byte[] BuildHeader(GgufWritePlan plan, IReadOnlyDictionary<string, string>? metadata, out long[] offsets)
     {
+        List<KeyValuePair<string, string>> strings = metadata is null ? [] : [.. metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)];
         var w = new ArrayBufferWriter<byte>();
         U32(w, Magic);
         U32(w, Version);
         U64(w, (ulong)plan.Tensors.Count);
         List<GgufTensor> reshaped = [.. plan.Tensors.Where(t => t.OriginalShape is not null)];
-        U64(w, (ulong)(3 + reshaped.Count));
+        U64(w, (ulong)(3 + reshaped.Count + strings.Count));
         Str(w, "general.architecture");
         U32(w, StringType);
         Str(w, plan.Architecture);
@@ -75,6 +96,13 @@ internal static class GgufWriter
             {
                 U32(w, (uint)checked((int)d));
             }
+        }
+
+        foreach ((string key, string value) in strings)
+        {
+            Str(w, key);
+            U32(w, StringType);
+            Str(w, value);
         }
 
         offsets = new long[plan.Tensors.Count];

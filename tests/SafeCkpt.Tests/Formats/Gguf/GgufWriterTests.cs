@@ -37,12 +37,57 @@ public class GgufWriterTests
         string output = dir.File(file);
         using (var model = ModelFile.Open(Fixtures.Path_("gguf-write", e.GetProperty("source").GetString()!)))
         {
-            ConversionResult r = model.SaveGguf(output, Quant(e.GetProperty("quant").GetString()!));
+            // The consumer check converts with --no-provenance (convert.py writes no safeckpt.* keys).
+            ConversionResult r = model.SaveGguf(output, Quant(e.GetProperty("quant").GetString()!), new SaveOptions { Provenance = false });
             Assert.Equal(e.GetProperty("bytes").GetInt64(), r.OutputFileBytes);
         }
 
         Assert.Equal(e.GetProperty("sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(output))));
         Assert.Equal([file], dir.Files());
+    }
+
+    [Fact]
+    public void A_gguf_records_its_source_and_keeps_every_tensor_where_a_save_without_provenance_puts_it_after_the_header()
+    {
+        using var dir = new TempDir();
+        string source = Fixtures.Path_("gguf-write", "sd1.safetensors");
+        string with = dir.File("with.gguf");
+        string without = dir.File("without.gguf");
+        using (var model = ModelFile.Open(source))
+        {
+            model.SaveGguf(with, GgufQuantization.Q8_0);
+            model.SaveGguf(without, GgufQuantization.Q8_0, new SaveOptions { Provenance = false });
+        }
+
+        byte[] sourceBytes = File.ReadAllBytes(source);
+        string sha = Convert.ToHexStringLower(SHA256.HashData(sourceBytes));
+        long n = BitConverter.ToInt64(sourceBytes, 0);
+        string dataSha = Convert.ToHexStringLower(SHA256.HashData(sourceBytes.AsSpan((int)(8 + n))));
+        using (var back = ModelFile.Open(with))
+        {
+            Assert.Equal("sd1.safetensors", back.Metadata["safeckpt.source.name"]);
+            Assert.Equal("safetensors", back.Metadata["safeckpt.source.format"]);
+            Assert.Equal(sha, back.Metadata["safeckpt.source.sha256"]);
+            Assert.Equal(sha[..10], back.Metadata["safeckpt.source.autov2"]);
+            Assert.Equal(dataSha, back.Metadata["safeckpt.source.autov3"]);
+            Assert.Contains("converted from sd1.safetensors", string.Join("\n", global::SafeCkpt.Metadata.Provenance.Summary(back.Metadata)), StringComparison.Ordinal);
+        }
+
+        using (var back = ModelFile.Open(without))
+        {
+            Assert.DoesNotContain(back.Metadata.Keys, k => k.StartsWith("safeckpt.", StringComparison.Ordinal));
+        }
+
+        // Only the header grew (by whole alignment units); every tensor reads back the same.
+        long grown = new FileInfo(with).Length - new FileInfo(without).Length;
+        Assert.True(grown > 0 && grown % 32 == 0, $"grown by {grown}");
+        using var x = ModelFile.Open(with);
+        using var y = ModelFile.Open(without);
+        Assert.Equal(y.Tensors.Tensors.Select(t => t.Name), x.Tensors.Tensors.Select(t => t.Name));
+        foreach (TensorInfo t in y.Tensors.Tensors)
+        {
+            Assert.Equal(MemoryMarshal.Cast<float, uint>(y.Tensors.ReadTensorAs<float>(t.Name)).ToArray(), MemoryMarshal.Cast<float, uint>(x.Tensors.ReadTensorAs<float>(t.Name)).ToArray());
+        }
     }
 
     [Theory]
