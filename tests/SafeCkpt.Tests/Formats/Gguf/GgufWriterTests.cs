@@ -42,7 +42,7 @@ public class GgufWriterTests
             Assert.Equal(e.GetProperty("bytes").GetInt64(), r.OutputFileBytes);
         }
 
-        Assert.Equal(e.GetProperty("sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(output))));
+        Assert.Equal(e.GetProperty("sha256").GetString(), Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(output))).ToLowerInvariant());
         Assert.Equal([file], dir.Files());
     }
 
@@ -60,9 +60,9 @@ public class GgufWriterTests
         }
 
         byte[] sourceBytes = File.ReadAllBytes(source);
-        string sha = Convert.ToHexStringLower(SHA256.HashData(sourceBytes));
+        string sha = Convert.ToHexString(SHA256.HashData(sourceBytes)).ToLowerInvariant();
         long n = BitConverter.ToInt64(sourceBytes, 0);
-        string dataSha = Convert.ToHexStringLower(SHA256.HashData(sourceBytes.AsSpan((int)(8 + n))));
+        string dataSha = Convert.ToHexString(SHA256.HashData(sourceBytes.AsSpan((int)(8 + n)))).ToLowerInvariant();
         using (var back = ModelFile.Open(with))
         {
             Assert.Equal("sd1.safetensors", back.Metadata["safeckpt.source.name"]);
