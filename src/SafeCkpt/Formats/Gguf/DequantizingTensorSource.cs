@@ -1,7 +1,5 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using SafeCkpt.IO;
-using SafeCkpt.Tensors;
 
 namespace SafeCkpt.Formats.Gguf;
 
@@ -10,58 +8,53 @@ namespace SafeCkpt.Formats.Gguf;
 /// the asked range, dequantizes them and copies the asked bytes. A type SafeCkpt cannot dequantize fails on read
 /// (not on open), so <c>inspect</c> still lists the file.
 /// </summary>
-internal sealed class DequantizingTensorSource(ByteSource file, long start, GgmlType type, long elements, string name) : TensorSource
+internal sealed class DequantizingTensorSource : BlockTensorSource
 {
     private const int BlocksPerChunk = 64;
 
-    public override long Length => elements * sizeof(float);
+    private readonly ByteSource _file;
+    private readonly long _start;
+    private readonly GgmlType _type;
+    private readonly long _elements;
+    private readonly string _name;
+    private readonly int _blockElements;
+    private readonly int _blockBytes;
 
-    public override (object? File, long Offset) Position => (file, start);
-
-    public override void Read(long offset, Span<byte> destination)
+    /// <summary>The tensor stored at <paramref name="start"/> of <paramref name="file"/>.</summary>
+    public DequantizingTensorSource(ByteSource file, long start, GgmlType type, long elements, string name)
+        : base(BlockOutput(type), BlockInput(type), BlocksPerChunk)
     {
-        CheckRange(offset, destination.Length);
-        if (destination.IsEmpty)
+        (_file, _start, _type, _elements, _name) = (file, start, type, elements, name);
+        GgmlTypes.TryGetBlock((uint)type, out _blockElements, out _blockBytes);
+    }
+
+    public override long Length => _elements * sizeof(float);
+
+    public override (object? File, long Offset) Position => (_file, _start);
+
+    protected override void BeforeRead()
+    {
+        if (!GgmlTypes.CanDequantize(_type))
         {
-            return;
+            throw GgufReader.Fail(SafeCkptErrorCode.GgufUnsupportedTensorType, _file.Name, _start, $"tensor \"{_name}\" is stored as {GgmlTypes.Name(_type)}, which SafeCkpt cannot dequantize (it reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q2_K to Q6_K). Convert it with llama.cpp's tools, or leave the tensor out.", _name);
         }
 
-        if (!GgmlTypes.CanDequantize(type))
+        if (!BitConverter.IsLittleEndian)
         {
-            throw GgufReader.Fail(SafeCkptErrorCode.GgufUnsupportedTensorType, file.Name, start, $"tensor \"{name}\" is stored as {GgmlTypes.Name(type)}, which SafeCkpt cannot dequantize (it reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q2_K to Q6_K). Convert it with llama.cpp's tools, or leave the tensor out.", name);
-        }
-
-        GgmlTypes.TryGetBlock((uint)type, out int blockElements, out int blockBytes);
-        long blockOutBytes = (long)blockElements * sizeof(float);
-        long firstBlock = offset / blockOutBytes;
-        long endBlock = (offset + destination.Length + blockOutBytes - 1) / blockOutBytes;
-        byte[] raw = ArrayPool<byte>.Shared.Rent(BlocksPerChunk * blockBytes);
-        float[] values = ArrayPool<float>.Shared.Rent(BlocksPerChunk * blockElements);
-        try
-        {
-            for (long b = firstBlock; b < endBlock; b += BlocksPerChunk)
-            {
-                int n = (int)Math.Min(BlocksPerChunk, endBlock - b);
-                Span<byte> rawSpan = raw.AsSpan(0, n * blockBytes);
-                file.ReadExactly(start + (b * blockBytes), rawSpan);
-                Span<float> valueSpan = values.AsSpan(0, n * blockElements);
-                GgmlDequantizer.Dequantize(type, rawSpan, valueSpan);
-                if (!BitConverter.IsLittleEndian)
-                {
-                    throw new PlatformNotSupportedException("SafeCkpt runs on little-endian machines only.");
-                }
-
-                ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(valueSpan);
-                long chunkStart = b * blockOutBytes;
-                long from = Math.Max(offset, chunkStart);
-                long to = Math.Min(offset + destination.Length, chunkStart + bytes.Length);
-                bytes.Slice((int)(from - chunkStart), (int)(to - from)).CopyTo(destination[(int)(from - offset)..]);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(raw);
-            ArrayPool<float>.Shared.Return(values);
+            throw new PlatformNotSupportedException("SafeCkpt runs on little-endian machines only.");
         }
     }
+
+    protected override void Make(long firstBlock, int count, byte[] scratch, byte[] output)
+    {
+        Span<byte> raw = scratch.AsSpan(0, count * _blockBytes);
+        _file.ReadExactly(_start + (firstBlock * _blockBytes), raw);
+        GgmlDequantizer.Dequantize(_type, raw, MemoryMarshal.Cast<byte, float>(output.AsSpan(0, count * _blockElements * sizeof(float))));
+    }
+
+    /// <summary>The float32 bytes one block of <paramref name="type"/> dequantizes to (a type without blocks: 4, and reading fails).</summary>
+    private static int BlockOutput(GgmlType type) => GgmlTypes.TryGetBlock((uint)type, out int elements, out _) ? elements * sizeof(float) : sizeof(float);
+
+    /// <summary>The stored bytes of one block of <paramref name="type"/>.</summary>
+    private static int BlockInput(GgmlType type) => GgmlTypes.TryGetBlock((uint)type, out _, out int bytes) ? bytes : 0;
 }
