@@ -78,11 +78,7 @@ public sealed class ModelPipeline : IModelConversion
                 options,
                 plan.InputFiles,
                 cancellationToken,
-                provenance is null ? null : () =>
-                {
-                    provenance.Complete(plan.Metadata, cancellationToken);
-                    return plan.Metadata;
-                }));
+                provenance is null ? null : () => provenance.Complete(plan.Metadata, cancellationToken)));
     }
 
     internal ConversionResult SaveAsCkpt(string path, SaveOptions? options, CancellationToken cancellationToken) =>
@@ -116,11 +112,7 @@ public sealed class ModelPipeline : IModelConversion
                 options,
                 plan.InputFiles,
                 metadata,
-                provenance is null || metadata is null ? null : () =>
-                {
-                    provenance.Complete(metadata, cancellationToken);
-                    return metadata;
-                },
+                provenance is null || metadata is null ? null : () => provenance.Complete(metadata, cancellationToken),
                 cancellationToken));
     }
 

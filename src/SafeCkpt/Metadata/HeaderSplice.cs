@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using SafeCkpt.Formats.Safetensors;
 
@@ -22,16 +21,10 @@ internal static class HeaderSplice
         bool first = true;
         if (metadata.Count > 0)
         {
-            using (var w = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true }))
+            // SkipValidation: the member is written without its enclosing object, which is copied around it.
+            using (var w = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = SafetensorsWriter.HeaderEncoder, SkipValidation = true }))
             {
-                w.WritePropertyName(SafetensorsLayout.MetadataKey);
-                w.WriteStartObject();
-                foreach (KeyValuePair<string, string> kv in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                {
-                    w.WriteString(kv.Key, kv.Value);
-                }
-
-                w.WriteEndObject();
+                SafetensorsWriter.WriteMetadata(w, metadata);
             }
 
             first = false;

@@ -167,8 +167,8 @@ internal sealed class Provenance : IDisposable
         return removed;
     }
 
-    /// <summary>Waits for the hashes and writes them over their placeholders (the same lengths).</summary>
-    public void Complete(Dictionary<string, string> metadata, CancellationToken cancellationToken)
+    /// <summary>Waits for the hashes and writes them over their placeholders (the same lengths); returns <paramref name="metadata"/>.</summary>
+    public IReadOnlyDictionary<string, string> Complete(Dictionary<string, string> metadata, CancellationToken cancellationToken)
     {
         foreach ((string prefix, bool hasData, Task<SourceDigests>? task) in _hashed)
         {
@@ -185,6 +185,8 @@ internal sealed class Provenance : IDisposable
                 metadata[prefix + "autov3"] = h.DataSha256 ?? throw new InvalidOperationException($"{prefix}: the data hash of a safetensors file is missing.");
             }
         }
+
+        return metadata;
     }
 
     /// <summary>Stops the hashing (a finished save has its values; a failed one does not need them) and observes its end.</summary>

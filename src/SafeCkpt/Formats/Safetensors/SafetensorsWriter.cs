@@ -61,6 +61,21 @@ internal static class SafetensorsWriter
         output.Commit(options.FlushToDisk);
     }
 
+    /// <summary>How header strings are escaped: only what JSON requires, so non-ASCII metadata stays readable UTF-8.</summary>
+    internal static JavaScriptEncoder HeaderEncoder => JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+
+    /// <summary>The <c>__metadata__</c> member as every header SafeCkpt writes has it: keys in ordinal order.</summary>
+    internal static void WriteMetadata(Utf8JsonWriter w, IReadOnlyDictionary<string, string> metadata)
+    {
+        w.WriteStartObject(SafetensorsLayout.MetadataKey);
+        foreach (KeyValuePair<string, string> kv in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            w.WriteString(kv.Key, kv.Value);
+        }
+
+        w.WriteEndObject();
+    }
+
     /// <summary>
     /// The length prefix and header JSON for tensors laid out back to back in the given order; the JSON starts
     /// with <c>{"</c> and is padded with spaces so the data section starts at a multiple of 8.
@@ -68,18 +83,12 @@ internal static class SafetensorsWriter
     internal static byte[] BuildHeader(IReadOnlyList<TensorInfo> ordered, IReadOnlyDictionary<string, string> metadata)
     {
         var json = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, Indented = false, SkipValidation = false }))
+        using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = HeaderEncoder, Indented = false, SkipValidation = false }))
         {
             w.WriteStartObject();
             if (metadata.Count > 0)
             {
-                w.WriteStartObject(SafetensorsLayout.MetadataKey);
-                foreach (KeyValuePair<string, string> kv in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                {
-                    w.WriteString(kv.Key, kv.Value);
-                }
-
-                w.WriteEndObject();
+                WriteMetadata(w, metadata);
             }
 
             long offset = 0;
