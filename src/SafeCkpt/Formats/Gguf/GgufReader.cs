@@ -37,9 +37,11 @@ internal static class GgufReader
     public const string OrigShapePrefix = "comfy.gguf.orig_shape.";
 
     private const string AlignmentKey = "general.alignment";
-    private const string ArchitectureKey = "general.architecture";
+    /// <summary>The key naming the model's architecture.</summary>
+    internal const string ArchitectureKey = "general.architecture";
 
-    private enum ValueType : uint
+    /// <summary>GGUF's metadata value type ids (<c>gguf_type</c>).</summary>
+    internal enum ValueType : uint
     {
         UInt8 = 0, Int8 = 1, UInt16 = 2, Int16 = 3, UInt32 = 4, Int32 = 5, Float32 = 6, Bool = 7, String = 8, Array = 9, UInt64 = 10, Int64 = 11, Float64 = 12,
     }

@@ -12,8 +12,8 @@ internal sealed record GgufTensor(string Name, GgmlType Type, IReadOnlyList<long
 /// <summary>What a GGUF save writes: the architecture id, the file type and the tensors in order.</summary>
 internal sealed record GgufWritePlan(string Architecture, uint FileType, IReadOnlyList<GgufTensor> Tensors)
 {
-    /// <summary>The data alignment (<c>GGUF_DEFAULT_ALIGNMENT</c>; no <c>general.alignment</c> key is written).</summary>
-    public const uint Alignment = 32;
+    /// <summary>The data alignment: the default, so no <c>general.alignment</c> key is written.</summary>
+    public const uint Alignment = GgufReader.DefaultAlignment;
 
     /// <summary><c>general.quantization_version</c> (<c>GGML_QUANT_VERSION</c>).</summary>
     public const uint QuantizationVersion = 2;

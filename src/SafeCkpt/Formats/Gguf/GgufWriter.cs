@@ -18,14 +18,12 @@ namespace SafeCkpt.Formats.Gguf;
 /// </summary>
 internal static class GgufWriter
 {
-    private const uint Magic = 0x46554747;
     private const uint Version = 3;
 
-    // gguf_type ids.
-    private const uint UInt32Type = 4;
-    private const uint Int32Type = 5;
-    private const uint StringType = 8;
-    private const uint ArrayType = 9;
+    private const uint UInt32Type = (uint)GgufReader.ValueType.UInt32;
+    private const uint Int32Type = (uint)GgufReader.ValueType.Int32;
+    private const uint StringType = (uint)GgufReader.ValueType.String;
+    private const uint ArrayType = (uint)GgufReader.ValueType.Array;
 
     /// <summary>Writes the plan to <paramref name="path"/>.</summary>
     /// <param name="plan">The tensors and the architecture.</param>
@@ -72,12 +70,12 @@ internal static class GgufWriter
     {
         List<KeyValuePair<string, string>> strings = metadata is null ? [] : [.. metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)];
         var w = new ArrayBufferWriter<byte>();
-        U32(w, Magic);
+        w.Write(GgufReader.Magic);
         U32(w, Version);
         U64(w, (ulong)plan.Tensors.Count);
         List<GgufTensor> reshaped = [.. plan.Tensors.Where(t => t.OriginalShape is not null)];
         U64(w, (ulong)(3 + reshaped.Count + strings.Count));
-        Str(w, "general.architecture");
+        Str(w, GgufReader.ArchitectureKey);
         U32(w, StringType);
         Str(w, plan.Architecture);
         Str(w, "general.quantization_version");
