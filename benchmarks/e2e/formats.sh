@@ -8,6 +8,7 @@
 #   benchmarks/e2e/formats.sh WORKDIR SAFECKPT [JOB ...]     (ROUNDS=3; JOB names from the list below, default all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 shared=${SHARED:-$here/../../../shared/bench}
 work=${1:?usage: formats.sh WORKDIR SAFECKPT [JOB ...]}; tool=${2:?usage: formats.sh WORKDIR SAFECKPT [JOB ...]}; shift 2
 rounds=${ROUNDS:-3}
@@ -39,7 +40,6 @@ for r in $(seq "$rounds"); do
   done
 done
 rm -rf out_* "$cache"
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 limit=$(echo "${wall[limit]}" | median)
 echo "| job | wall s (median of $rounds) | all runs | peak RSS MB | wall / limit probe |"
 echo "|---|---|---|---|---|"

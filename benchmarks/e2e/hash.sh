@@ -4,11 +4,11 @@
 # One line per round (ratios to that round's sha256sum), then the medians.
 #   benchmarks/e2e/hash.sh NAME=SAFECKPT [NAME=SAFECKPT ...] FILE [FILE ...]        (ROUNDS=3 by default)
 set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/common.sh"
 tools=(); files=()
 for a in "$@"; do if [[ $a == *=* ]]; then tools+=("$a"); else files+=("$a"); fi; done
 [ ${#tools[@]} -gt 0 ] && [ ${#files[@]} -gt 0 ] || { echo "usage: hash.sh NAME=SAFECKPT... FILE..."; exit 1; }
 rounds=${ROUNDS:-3}
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 t=$(mktemp); declare -A last=()
 head="| file | round | load (1 min) | sha256sum s | b3sum s |"; rule="|---|---|---|---|---|"
 for tool in "${tools[@]}"; do head+=" ${tool%%=*} s | / sha256sum |"; rule+="---|---|"; done

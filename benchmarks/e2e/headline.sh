@@ -6,6 +6,7 @@
 #   benchmarks/e2e/headline.sh WORKDIR NAME=PATH_TO_SAFECKPT [NAME=PATH ...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 shared=${SHARED:-$here/../../../shared/bench}
 work=${1:?usage: headline.sh WORKDIR NAME=SAFECKPT ...}; shift
 rounds=${ROUNDS:-3}
@@ -27,7 +28,6 @@ for r in $(seq "$rounds"); do
   done
 done
 rm -f out_*
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 limit=$(echo "${wall[limit]}" | median)
 echo "| run | wall s (median of $rounds) | all runs | peak RSS MB | wall / limit probe |"
 echo "|---|---|---|---|---|"

@@ -4,6 +4,7 @@
 #   benchmarks/e2e/run.sh WORKDIR      (WORKDIR holds sd15.ckpt from `make_ckpt.py sd15.ckpt --ema --lightning`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 root=$(cd "$here/../.." && pwd)
 shared=${SHARED:-$root/../shared/bench}
 work=${1:?usage: run.sh WORKDIR}
@@ -42,7 +43,6 @@ for r in $(seq "$rounds"); do
     echo "round $r  $name: ${w}s ${m}KB" >&2
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "| job | tool | wall s (median of $rounds) | peak RSS MB | wall / limit | wall / python |"
 echo "|---|---|---|---|---|---|"
 for job in A B C; do

@@ -6,6 +6,7 @@
 #   benchmarks/e2e/views.sh WORKDIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 root=$(cd "$here/../.." && pwd)
 work=${1:?usage: views.sh WORKDIR}
 rounds=${ROUNDS:-3}
@@ -27,7 +28,6 @@ for r in $(seq "$rounds"); do
   done
 done
 cmp out_contiguous.safetensors out_views.safetensors
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 c=$(echo "${wall[contiguous]}" | median); v=$(echo "${wall[views]}" | median)
 echo "| input | wall s (median of $rounds) | peak RSS MB |"
 echo "|---|---|---|"
