@@ -144,7 +144,7 @@ internal static class HashCommand
             lines.Add(("Cached", origin));
         }
 
-        lines.AddRange(ProvenanceOf(input.Path).Select(line => ("From", line)));
+        lines.AddRange(ProvenanceOf(input.Path).Select(line => ("From", Format.Safe(line))));
 
         foreach ((string label, string value) in lines)
         {

@@ -206,7 +206,7 @@ internal static class InspectCommand
 
         foreach (string line in SafeCkpt.Metadata.Provenance.Summary(model.Metadata))
         {
-            o.WriteLine($"Provenance: {line}");
+            o.WriteLine($"Provenance: {Format.Safe(line)}");
         }
 
         o.WriteLine($"Predicts: {PredictionName(r.PredictionType)}{(r.Markers.Count > 0 ? $" (markers: {string.Join(", ", r.Markers)})" : string.Empty)}");
@@ -272,7 +272,7 @@ internal static class InspectCommand
             foreach (KeyValuePair<string, string> kv in t.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
                 string value = kv.Value.Length > 100 ? kv.Value[..97] + "..." : kv.Value;
-                o.WriteLine($"  {kv.Key}: {value.ReplaceLineEndings(" ")}");
+                o.WriteLine($"  {Format.Safe(kv.Key)}: {Format.Safe(value.ReplaceLineEndings(" "))}");
             }
         }
 
@@ -295,7 +295,7 @@ internal static class InspectCommand
                 o.WriteLine("Values:");
                 foreach (KeyValuePair<string, string> kv in ckpt.Values)
                 {
-                    o.WriteLine($"  {kv.Key}: {kv.Value.ReplaceLineEndings(" ")}");
+                    o.WriteLine($"  {Format.Safe(kv.Key)}: {Format.Safe(kv.Value.ReplaceLineEndings(" "))}");
                 }
             }
         }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using System.Text.Json;
 using SafeCkpt.Metadata;
 
@@ -156,12 +155,12 @@ internal static class MetaCommand
         });
         foreach (string k in result.Changed)
         {
-            o.WriteLine($"  set     {Safe(k)} = {Shown(result.After[k], full: false)}");
+            o.WriteLine($"  set     {Format.Safe(k)} = {Shown(result.After[k], full: false)}");
         }
 
         foreach (string k in result.Removed)
         {
-            o.WriteLine($"  removed {Safe(k)}");
+            o.WriteLine($"  removed {Format.Safe(k)}");
         }
 
         if (proposed is not null)
@@ -228,7 +227,7 @@ internal static class MetaCommand
         if (trigger is { } t && !groups.Any(g => g.Id == "kohya"))
         {
             o.WriteLine();
-            o.WriteLine($"Trigger words: {string.Join(", ", t.Words.Select(Safe))} (from {t.Rule})");
+            o.WriteLine($"Trigger words: {string.Join(", ", t.Words.Select(Format.Safe))} (from {t.Rule})");
         }
 
         return ExitCodes.Success;
@@ -260,7 +259,7 @@ internal static class MetaCommand
     private static void WriteKohya(TextWriter o, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<string> keys, IReadOnlyList<TrainingDataset>? datasets, (IReadOnlyList<string> Words, string Rule)? trigger, bool full)
     {
         o.WriteLine(trigger is { } t
-            ? $"  Trigger words: {string.Join(", ", t.Words.Select(Safe))} (from {t.Rule})"
+            ? $"  Trigger words: {string.Join(", ", t.Words.Select(Format.Safe))} (from {t.Rule})"
             : "  Trigger words: none recorded (no modelspec.trigger_phrase, no <repeats>_<name> dataset folder)");
         if (datasets is not null)
         {
@@ -272,7 +271,7 @@ internal static class MetaCommand
                     (long i, null) => $"{Format.Count(i)} images, ",
                     _ => string.Empty,
                 };
-                o.WriteLine($"  Dataset {Safe(d.Name)}: {size}{Format.Count(d.Tags.Count)} distinct tags");
+                o.WriteLine($"  Dataset {Format.Safe(d.Name)}: {size}{Format.Count(d.Tags.Count)} distinct tags");
                 WriteTags(o, d.Tags, full);
             }
 
@@ -301,7 +300,7 @@ internal static class MetaCommand
 
         IEnumerable<TagCount> shown = full ? tags : tags.Take(TopTags);
         string more = !full && tags.Count > TopTags ? $", ... {Format.Count(tags.Count - TopTags)} more (--full)" : string.Empty;
-        o.WriteLine($"    {string.Join(", ", shown.Select(t => $"{Safe(t.Tag)} ({Format.Count(t.Count)})"))}{more}");
+        o.WriteLine($"    {string.Join(", ", shown.Select(t => $"{Format.Safe(t.Tag)} ({Format.Count(t.Count)})"))}{more}");
     }
 
     private static void WriteMerge(TextWriter o, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<string> keys, MergeRecipe? merge, bool full)
@@ -312,12 +311,12 @@ internal static class MetaCommand
             return;
         }
 
-        string method = merge.Method is null ? "(method not recorded)" : Safe(merge.Method);
-        o.WriteLine($"  Merge:   {method}{(merge.Multiplier is { } m ? $", multiplier {Safe(m)}" : string.Empty)}{(merge.Type is { } t ? $" (by {Safe(t)})" : string.Empty)}");
+        string method = merge.Method is null ? "(method not recorded)" : Format.Safe(merge.Method);
+        o.WriteLine($"  Merge:   {method}{(merge.Multiplier is { } m ? $", multiplier {Format.Safe(m)}" : string.Empty)}{(merge.Type is { } t ? $" (by {Format.Safe(t)})" : string.Empty)}");
         foreach (MergeInput input in merge.Inputs)
         {
-            string legacy = input.LegacyHash is { } h ? $" [{Safe(h)}]" : string.Empty;
-            o.WriteLine($"  {input.Role}:       {Safe(input.Name ?? "(name not recorded)")}{legacy}, SHA-256 {Safe(input.Sha256)}");
+            string legacy = input.LegacyHash is { } h ? $" [{Format.Safe(h)}]" : string.Empty;
+            o.WriteLine($"  {input.Role}:       {Format.Safe(input.Name ?? "(name not recorded)")}{legacy}, SHA-256 {Format.Safe(input.Sha256)}");
         }
 
         if (merge.Settings.Count > 0)
@@ -342,7 +341,7 @@ internal static class MetaCommand
     private static void Row(TextWriter o, string label, string value, bool full)
     {
         string shown = Shown(value, full);
-        o.WriteLine($"  {Safe(label),-22} {shown.ReplaceLineEndings(Environment.NewLine + new string(' ', 25))}");
+        o.WriteLine($"  {Format.Safe(label),-22} {shown.ReplaceLineEndings(Environment.NewLine + new string(' ', 25))}");
     }
 
     /// <summary>A value for the terminal: control characters escaped (a file cannot move the cursor or recolour the screen), cut at 100 characters unless <paramref name="full"/> (which keeps line breaks).</summary>
@@ -350,29 +349,13 @@ internal static class MetaCommand
     {
         if (full)
         {
-            return string.Join("\n", value.ReplaceLineEndings("\n").Split('\n').Select(Safe));
+            return string.Join("\n", value.ReplaceLineEndings("\n").Split('\n').Select(Format.Safe));
         }
 
-        string one = Safe(value.ReplaceLineEndings(" "));
+        string one = Format.Safe(value.ReplaceLineEndings(" "));
         return one.Length <= ShownLength ? one : $"{one[..(ShownLength - 3)]}... ({Format.Count(value.Length)} chars; --full shows all)";
     }
 
-    /// <summary>Text with control characters (C0, DEL, C1) shown as escapes.</summary>
-    internal static string Safe(string text)
-    {
-        if (!text.Any(c => char.IsControl(c)))
-        {
-            return text;
-        }
-
-        var sb = new StringBuilder(text.Length + 8);
-        foreach (char c in text)
-        {
-            _ = char.IsControl(c) ? sb.Append(c switch { '\t' => "\\t", '\n' => "\\n", '\r' => "\\r", _ => $"\\x{(int)c:x2}" }) : sb.Append(c);
-        }
-
-        return sb.ToString();
-    }
 
     private static void WriteJson(Utf8JsonWriter w, string path, long headerLength, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<MetadataGroup> groups, IReadOnlyList<TrainingDataset>? datasets, (IReadOnlyList<string> Words, string Rule)? trigger, MergeRecipe? merge)
     {

@@ -19,6 +19,31 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public void Control_characters_in_metadata_and_provenance_are_shown_as_escapes_by_inspect_and_hash()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("model.safetensors");
+        new CheckpointBuilder()
+            .Add("model.diffusion_model.out.2.weight", new Half[12], 4, 3)
+            .WithMetadata("title\u001b[2J", "red\u001b[31m\u0007bell")
+            .WithMetadata("safeckpt.source.name", "src\u001b]0;owned\u0007.ckpt")
+            .WithMetadata("safeckpt.source.autov2", "0123456789")
+            .SaveSafetensors(path);
+
+        var inspect = SafeCkptTool.Run("inspect", path);
+        Assert.Equal(0, inspect.ExitCode);
+        Assert.Contains("title\\x1b[2J: red\\x1b[31m\\x07bell", inspect.StdOut, StringComparison.Ordinal);
+        Assert.Contains("Provenance: converted from src\\x1b]0;owned\\x07.ckpt", inspect.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', inspect.StdOut);
+        Assert.DoesNotContain('\u0007', inspect.StdOut);
+
+        var hash = SafeCkptTool.Run("hash", path, "--no-cache", "-q");
+        Assert.Equal(0, hash.ExitCode);
+        Assert.Contains("src\\x1b]0;owned\\x07.ckpt", hash.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', hash.StdOut);
+    }
+
+    [Fact]
     public void Inspect_prints_format_counts_dtypes_metadata_and_a_tensor_table()
     {
         using var dir = new TempDir();
