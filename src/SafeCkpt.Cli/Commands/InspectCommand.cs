@@ -105,7 +105,7 @@ internal static class InspectCommand
                 table.AddRow(
                     new Text(input.Shown),
                     new Text(r.Id),
-                    new Text(FormatName(model.Format)),
+                    new Text(Models.DisplayNames.Of(model.Format)),
                     new Text(Format.Count(model.Tensors.Count)),
                     new Text(Format.Bytes(new FileInfo(input.Path).Length)),
                     new Text(string.Join("+", Histogram(model.Tensors).Select(g => g.Name))));
@@ -140,8 +140,6 @@ internal static class InspectCommand
         w.WriteEndObject();
     }
 
-    internal static string FormatName(ModelFormat f) => Models.DisplayNames.Of(f);
-
     internal static string PredictionName(PredictionType p) => p switch
     {
         PredictionType.Epsilon => "eps",
@@ -151,8 +149,6 @@ internal static class InspectCommand
         PredictionType.Flow => "flow",
         _ => "unknown",
     };
-
-    private static string ComponentName(ModelComponent c) => Models.DisplayNames.Of(c);
 
     private static string EmaName(EmaState e) => e switch
     {
@@ -211,7 +207,7 @@ internal static class InspectCommand
 
         o.WriteLine($"Predicts: {PredictionName(r.PredictionType)}{(r.Markers.Count > 0 ? $" (markers: {string.Join(", ", r.Markers)})" : string.Empty)}");
         o.WriteLine($"Size:     {Format.Count(r.Parameters)} parameters, {Format.Bytes(r.Bytes)}");
-        o.WriteLine($"Precision: {string.Join(", ", r.Components.Select(c => $"{ComponentName(c.Component)} {string.Join("+", c.DTypeBytes.Keys.Select(d => d.ToSafetensorsName()))} ({Format.Bytes(c.Bytes)})"))}");
+        o.WriteLine($"Precision: {string.Join(", ", r.Components.Select(c => $"{Models.DisplayNames.Of(c.Component)} {string.Join("+", c.DTypeBytes.Keys.Select(d => d.ToSafetensorsName()))} ({Format.Bytes(c.Bytes)})"))}");
         if (QuantizedFormats.Describe(model.Tensors) is { } q)
         {
             o.WriteLine($"Quantized: {q.Description}");
@@ -254,7 +250,7 @@ internal static class InspectCommand
         TensorStore t = model.Tensors;
         WriteSummary(model, model.DetectArchitecture(), o);
         o.WriteLine($"File:     {model.Path}");
-        o.WriteLine($"Format:   {FormatName(model.Format)}");
+        o.WriteLine($"Format:   {Models.DisplayNames.Of(model.Format)}");
         o.WriteLine($"Tensors:  {Format.Count(t.Count)} ({Format.Bytes(t.TotalBytes)}, {Format.Count(t.Tensors.Sum(x => x.ElementCount))} elements)");
         o.WriteLine("DTypes:");
         foreach (var g in Histogram(t))
@@ -333,7 +329,7 @@ internal static class InspectCommand
     {
         TensorStore t = model.Tensors;
         w.WriteString("file", model.Path);
-        w.WriteString("format", FormatName(model.Format));
+        w.WriteString("format", Models.DisplayNames.Of(model.Format));
         w.WriteNumber("tensorCount", t.Count);
         w.WriteNumber("totalBytes", t.TotalBytes);
         WriteArchitectureJson(model, w);
@@ -442,7 +438,7 @@ internal static class InspectCommand
         foreach (ComponentSummary c in r.Components)
         {
             w.WriteStartObject();
-            w.WriteString("component", ComponentName(c.Component));
+            w.WriteString("component", Models.DisplayNames.Of(c.Component));
             w.WriteNumber("tensors", c.TensorCount);
             w.WriteNumber("parameters", c.Parameters);
             w.WriteNumber("bytes", c.Bytes);

@@ -74,7 +74,7 @@ internal static class ScanCommand
 
         TextWriter o = terminal.Out;
         o.WriteLine($"File:     {report.Path}");
-        o.WriteLine($"Format:   {InspectCommand.FormatName(report.Format)}");
+        o.WriteLine($"Format:   {Models.DisplayNames.Of(report.Format)}");
         terminal.WriteLine("Verdict:  ", VerdictName(report.Verdict), Palette.ForExitCode(ExitCode(report.Verdict)));
         if (report.Error is not null)
         {
@@ -137,7 +137,7 @@ internal static class ScanCommand
                 string detail = first is not null
                     ? $"{first.Name} at {first.Record} byte {first.Offset}{(unsafeCount > 1 ? $" (+{unsafeCount - 1} more)" : string.Empty)}"
                     : report.Error ?? $"{report.Findings.Count} globals, all allowed";
-                table.AddRow(new Text(input.Shown), new Text(InspectCommand.FormatName(report.Format)), new Text(VerdictName(report.Verdict), Palette.ForExitCode(ExitCode(report.Verdict))), new Text(detail));
+                table.AddRow(new Text(input.Shown), new Text(Models.DisplayNames.Of(report.Format)), new Text(VerdictName(report.Verdict), Palette.ForExitCode(ExitCode(report.Verdict))), new Text(detail));
                 return ExitCode(report.Verdict);
             }, (input, error) =>
             {
@@ -161,7 +161,7 @@ internal static class ScanCommand
     private static void WriteJson(ScanReport report, Utf8JsonWriter w)
     {
         w.WriteString("file", report.Path);
-        w.WriteString("format", InspectCommand.FormatName(report.Format));
+        w.WriteString("format", Models.DisplayNames.Of(report.Format));
         w.WriteString("verdict", VerdictName(report.Verdict));
         if (report.Error is not null)
         {
